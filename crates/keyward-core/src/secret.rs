@@ -1,0 +1,137 @@
+//! Secret-bearing types: the plaintext key, the pepper and the stored digest.
+
+use core::fmt;
+
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::format::{BODY_LEN, parse_any};
+
+/// A plaintext API key, shown to its holder exactly once.
+///
+/// It is zeroized on drop, is not `Clone`, and its `Debug`/`Display` show only the non-secret
+/// prefix and the first characters of the lookup tag (`sk_prod_7Ay5…`). Read it with
+/// [`PlaintextKey::expose_secret`].
+pub struct PlaintextKey(Zeroizing<String>);
+
+impl PlaintextKey {
+    pub(crate) fn new(s: String) -> Self {
+        Self(Zeroizing::new(s))
+    }
+
+    /// The full key. Call this only to hand the key to its holder; never log it.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// The redacted form, safe for logs: `sk_prod_7Ay5…`.
+    pub fn redacted(&self) -> String {
+        match parse_any(&self.0) {
+            Ok(p) => p.redacted(),
+            Err(_) => {
+                let keep = self.0.len().saturating_sub(BODY_LEN - 4);
+                format!("{}…", self.0.get(..keep).unwrap_or(""))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PlaintextKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PlaintextKey({})", self.redacted())
+    }
+}
+
+impl fmt::Display for PlaintextKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// The per-deployment key for digests: 32 bytes, zeroized on drop, never printed.
+///
+/// A copy of the database without the pepper cannot be used to test guesses.
+pub struct Pepper(Zeroizing<[u8; 32]>);
+
+/// Context string of the documented default pepper derivation.
+const DEFAULT_PEPPER_CONTEXT: &str = "keyward 2026-11 default pepper v1";
+
+impl Pepper {
+    /// A pepper from 32 secret bytes (for example from a secrets manager).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// The documented default when no pepper is configured:
+    /// `blake3::derive_key("keyward 2026-11 default pepper v1", namespace or "")`.
+    ///
+    /// It is public, so it protects nothing: configure a real pepper in production.
+    pub fn default_for(namespace: Option<&str>) -> Self {
+        Self::from_bytes(blake3::derive_key(
+            DEFAULT_PEPPER_CONTEXT,
+            namespace.unwrap_or("").as_bytes(),
+        ))
+    }
+
+    /// Parses 64 hex characters.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let b = hex.trim().as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            let hi = char::from(pair[0]).to_digit(16)?;
+            let lo = char::from(pair[1]).to_digit(16)?;
+            out[i] = u8::try_from(hi * 16 + lo).ok()?;
+        }
+        let p = Self::from_bytes(out);
+        out.zeroize();
+        Some(p)
+    }
+
+    /// The keyed digest (blake3 keyed hash) of a key's digest input
+    /// ([`crate::ParsedKey::digest_input`]).
+    #[inline]
+    pub fn digest(&self, input: &[u8]) -> Digest {
+        Digest(*blake3::keyed_hash(&self.0, input).as_bytes())
+    }
+}
+
+impl fmt::Debug for Pepper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pepper(<redacted>)")
+    }
+}
+
+/// A stored key digest. Equality is constant-time.
+#[derive(Clone, Copy, Eq, Serialize, Deserialize)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// From raw bytes (e.g. read back from storage).
+    pub const fn from_bytes(b: [u8; 32]) -> Self {
+        Self(b)
+    }
+
+    /// The raw bytes.
+    pub const fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PartialEq for Digest {
+    /// Constant-time: does not branch on the bytes.
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A digest is not the key, but there is no reason to print it either.
+        f.write_str("Digest(…)")
+    }
+}

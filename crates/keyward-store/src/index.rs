@@ -1,0 +1,300 @@
+//! The hot index: a read-optimised concurrent map from lookup tag to credential, kept coherent
+//! with every write that goes through [`IndexedStore`].
+//!
+//! Readers share no written word: the maps are [`papaya`] hash maps whose reads are lock-free
+//! (a guard pins a thread-local epoch slot; no reader count, no lock word). See
+//! `docs/storage.md` for why.
+
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use keyward_core::{Credential, CredentialId, LookupTag, SecretVersion};
+use parking_lot::Mutex;
+
+use crate::{ListQuery, Page, Store, StoreError};
+
+/// Most well-formed-but-unknown lookup tags remembered for a shared backend; the negative cache
+/// is cleared when it would grow past this.
+pub const NEGATIVE_CACHE_CAPACITY: usize = 1 << 16;
+
+const WRITE_STRIPES: usize = 64;
+
+/// What the verify path finds for a lookup tag: the credential and which of its secrets the tag
+/// belongs to. Shared, cheap to clone.
+#[derive(Clone)]
+pub struct HotEntry {
+    credential: Arc<Credential>,
+    slot: usize,
+}
+
+impl HotEntry {
+    /// The credential.
+    #[inline]
+    pub fn credential(&self) -> &Arc<Credential> {
+        &self.credential
+    }
+
+    /// The secret version this lookup tag belongs to.
+    #[inline]
+    pub fn secret(&self) -> &SecretVersion {
+        // `slot` is always an index into `credential.secrets` (set in `install`).
+        &self.credential.secrets[self.slot]
+    }
+}
+
+/// Lookup tags are uniformly random, so hashing needs only to fold their bytes.
+#[derive(Clone, Copy, Default)]
+struct TagHasher(u64);
+
+impl Hasher for TagHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    #[inline]
+    fn write_usize(&mut self, _len: usize) {}
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct BuildTagHasher;
+
+impl BuildHasher for BuildTagHasher {
+    type Hasher = TagHasher;
+    #[inline]
+    fn build_hasher(&self) -> TagHasher {
+        TagHasher(0)
+    }
+}
+
+type TagMap<V> = papaya::HashMap<LookupTag, V, BuildTagHasher>;
+
+/// A [`Store`] with the hot index in front of it. All writes go through here so that the index
+/// stays coherent; reads on the verify path never touch the backend for a local backend, and
+/// touch it at most once per unknown tag (negative cache) for a shared one.
+pub struct IndexedStore {
+    backend: Box<dyn Store>,
+    hot: TagMap<HotEntry>,
+    by_id: papaya::HashMap<CredentialId, Arc<Credential>>,
+    negative: TagMap<()>,
+    /// Bumped by every write; a negative answer read before a write is not cached after it.
+    write_epoch: AtomicU64,
+    stripes: Box<[Mutex<()>]>,
+    shared: bool,
+}
+
+impl IndexedStore {
+    /// Opens the index over `backend` and warms it from a full scan. Fails if any record cannot
+    /// be read; use [`IndexedStore::open_lenient`] to open anyway and get the failures back.
+    pub fn open(backend: Box<dyn Store>) -> Result<Self, StoreError> {
+        let (store, mut errors) = Self::open_lenient(backend)?;
+        match errors.pop() {
+            Some(e) => Err(e),
+            None => Ok(store),
+        }
+    }
+
+    /// Opens and warms the index, skipping records that cannot be decoded: every other
+    /// credential keeps working; the errors (each naming its record) are returned.
+    pub fn open_lenient(backend: Box<dyn Store>) -> Result<(Self, Vec<StoreError>), StoreError> {
+        let shared = backend.is_shared();
+        let store = Self {
+            backend,
+            hot: papaya::HashMap::builder().hasher(BuildTagHasher).build(),
+            by_id: papaya::HashMap::new(),
+            negative: papaya::HashMap::builder().hasher(BuildTagHasher).build(),
+            write_epoch: AtomicU64::new(0),
+            stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
+            shared,
+        };
+        let mut errors = Vec::new();
+        store.backend.scan(&mut |r| match r {
+            Ok(cred) => store.install(Arc::new(cred)),
+            Err(e) => errors.push(e),
+        })?;
+        Ok((store, errors))
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &dyn Store {
+        &*self.backend
+    }
+
+    /// Number of credentials in the index.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether the index holds no credential.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The verify path: calls `f` with the entry for `lookup`, or `None` if no credential holds
+    /// it. A hit takes no lock and writes no shared memory.
+    #[inline]
+    pub fn with_lookup<R>(
+        &self,
+        lookup: &LookupTag,
+        f: impl FnOnce(Option<&HotEntry>) -> R,
+    ) -> Result<R, StoreError> {
+        {
+            let hot = self.hot.pin();
+            if let Some(entry) = hot.get(lookup) {
+                return Ok(f(Some(entry)));
+            }
+        }
+        if !self.shared {
+            // Local backend: the index holds every credential.
+            return Ok(f(None));
+        }
+        self.miss_shared(lookup, f)
+    }
+
+    #[cold]
+    fn miss_shared<R>(
+        &self,
+        lookup: &LookupTag,
+        f: impl FnOnce(Option<&HotEntry>) -> R,
+    ) -> Result<R, StoreError> {
+        if self.negative.pin().contains_key(lookup) {
+            return Ok(f(None));
+        }
+        let epoch = self.write_epoch.load(Ordering::Acquire);
+        match self.backend.find_by_lookup(lookup)? {
+            Some(cred) => {
+                let cred = Arc::new(cred);
+                self.install(Arc::clone(&cred));
+                let entry = cred
+                    .secrets
+                    .iter()
+                    .position(|s| &s.lookup == lookup)
+                    .map(|slot| HotEntry {
+                        credential: cred,
+                        slot,
+                    });
+                Ok(f(entry.as_ref()))
+            }
+            None => {
+                let negative = self.negative.pin();
+                if negative.len() >= NEGATIVE_CACHE_CAPACITY {
+                    negative.clear();
+                }
+                if self.write_epoch.load(Ordering::Acquire) == epoch {
+                    negative.insert(*lookup, ());
+                }
+                Ok(f(None))
+            }
+        }
+    }
+
+    /// Reads a credential by id: from the index for a local backend, from the backend (and
+    /// refreshing the index) for a shared one.
+    pub fn get(&self, id: &CredentialId) -> Result<Option<Arc<Credential>>, StoreError> {
+        if self.shared {
+            return self.refresh(id);
+        }
+        Ok(self.by_id.pin().get(id).cloned())
+    }
+
+    /// Re-reads `id` from the backend and brings the index up to date (for shared backends when
+    /// another process changed it).
+    pub fn refresh(&self, id: &CredentialId) -> Result<Option<Arc<Credential>>, StoreError> {
+        let _w = self.stripe(id).lock();
+        match self.backend.get(id)? {
+            Some(cred) => {
+                let cred = Arc::new(cred);
+                self.install(Arc::clone(&cred));
+                Ok(Some(cred))
+            }
+            None => {
+                self.uninstall(id);
+                Ok(None)
+            }
+        }
+    }
+
+    /// Lists credentials from the backend.
+    pub fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.backend.list(query)
+    }
+
+    /// Writes `cred` (conditional on `cred.revision`, see [`Store::put`]) durably, then updates
+    /// the index. Returns the stored credential with its new revision.
+    pub fn put(&self, mut cred: Credential) -> Result<Arc<Credential>, StoreError> {
+        let _w = self.stripe(&cred.id).lock();
+        let revision = self.backend.put(&cred)?;
+        cred.revision = revision;
+        let cred = Arc::new(cred);
+        self.write_epoch.fetch_add(1, Ordering::AcqRel);
+        {
+            let negative = self.negative.pin();
+            for s in &cred.secrets {
+                negative.remove(&s.lookup);
+            }
+        }
+        self.install(Arc::clone(&cred));
+        Ok(cred)
+    }
+
+    /// Deletes `id` if its stored revision is `revision`.
+    pub fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
+        let _w = self.stripe(id).lock();
+        self.backend.delete(id, revision)?;
+        self.write_epoch.fetch_add(1, Ordering::AcqRel);
+        self.uninstall(id);
+        Ok(())
+    }
+
+    fn stripe(&self, id: &CredentialId) -> &Mutex<()> {
+        // Ids are random base62: folding the bytes spreads them evenly.
+        let h = id.as_str().bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.stripes[h % self.stripes.len()]
+    }
+
+    /// Puts `cred` into the index unless the index already has a newer revision.
+    fn install(&self, cred: Arc<Credential>) {
+        let by_id = self.by_id.pin();
+        let hot = self.hot.pin();
+        if let Some(old) = by_id.get(&cred.id) {
+            if old.revision > cred.revision {
+                return;
+            }
+            for s in &old.secrets {
+                if cred.secret_by_lookup(&s.lookup).is_none() {
+                    hot.remove(&s.lookup);
+                }
+            }
+        }
+        for (slot, s) in cred.secrets.iter().enumerate() {
+            hot.insert(
+                s.lookup,
+                HotEntry {
+                    credential: Arc::clone(&cred),
+                    slot,
+                },
+            );
+        }
+        by_id.insert(cred.id.clone(), cred);
+    }
+
+    fn uninstall(&self, id: &CredentialId) {
+        let by_id = self.by_id.pin();
+        let hot = self.hot.pin();
+        if let Some(old) = by_id.remove(id) {
+            for s in &old.secrets {
+                hot.remove(&s.lookup);
+            }
+        }
+    }
+}

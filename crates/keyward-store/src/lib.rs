@@ -1,0 +1,122 @@
+//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`]), the record
+//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
+//! that verification never waits on disk.
+//!
+//! ```
+//! use keyward_store::{IndexedStore, MemoryStore};
+//! let store = IndexedStore::open(Box::new(MemoryStore::new())).unwrap();
+//! assert_eq!(store.len(), 0);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod codec;
+mod error;
+mod index;
+mod memory;
+mod sled_store;
+
+pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
+pub use error::StoreError;
+pub use index::{HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY};
+pub use memory::MemoryStore;
+pub use sled_store::SledStore;
+
+use keyward_core::{AccountId, Credential, CredentialId, Environment, KeyType, LookupTag};
+
+/// A storage backend. Small on purpose: every method is fallible and nothing assumes a local
+/// file, so a networked database can implement it too.
+///
+/// Every write is atomic (the record and all its index entries, or nothing) and durable when it
+/// returns `Ok`: a caller may show the result to a user.
+///
+/// ```
+/// use keyward_store::{MemoryStore, Store, ListQuery};
+/// let store = MemoryStore::new();
+/// assert!(store.list(&ListQuery::default()).unwrap().items.is_empty());
+/// ```
+pub trait Store: Send + Sync + 'static {
+    /// Reads a credential by id.
+    fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError>;
+
+    /// Finds the credential holding the secret version with this lookup tag.
+    fn find_by_lookup(&self, lookup: &LookupTag) -> Result<Option<Credential>, StoreError>;
+
+    /// Lists credentials matching `query`, ordered by id, one page at a time.
+    fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
+
+    /// Writes `cred` and its index entries (every lookup tag of its secrets, its account entry)
+    /// atomically, if the stored revision equals `cred.revision` (0: the id must not exist yet).
+    /// Stores it with revision `cred.revision + 1` and returns that new revision. Lookup-index
+    /// entries of secrets no longer in `cred` are removed. Fails with
+    /// [`StoreError::Conflict`] on a revision mismatch and [`StoreError::DuplicateLookup`] if a
+    /// lookup tag belongs to another credential.
+    fn put(&self, cred: &Credential) -> Result<u64, StoreError>;
+
+    /// Deletes a credential and its index entries if its stored revision is `revision`.
+    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError>;
+
+    /// Visits every credential, for warm-up. An undecodable record is passed as an `Err` naming
+    /// its id and the scan goes on.
+    fn scan(&self, visit: &mut dyn FnMut(Result<Credential, StoreError>))
+    -> Result<(), StoreError>;
+
+    /// Whether other processes may write to this backend (a shared database). If `false`, the
+    /// hot index is authoritative after warm-up and a miss is answered without a backend read.
+    fn is_shared(&self) -> bool {
+        false
+    }
+}
+
+/// Which credentials [`Store::list`] returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only this account's credentials (`None`: every account).
+    pub account: Option<AccountId>,
+    /// Only this environment.
+    pub environment: Option<Environment>,
+    /// Only this key type.
+    pub key_type: Option<KeyType>,
+    /// Start after this id (the previous page's [`Page::next`]).
+    pub after: Option<CredentialId>,
+    /// Page size, 1–1000 (clamped).
+    pub limit: usize,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        Self {
+            account: None,
+            environment: None,
+            key_type: None,
+            after: None,
+            limit: 100,
+        }
+    }
+}
+
+impl ListQuery {
+    /// Whether `cred` passes the account/environment/type filters.
+    pub fn matches(&self, cred: &Credential) -> bool {
+        self.account.as_ref().is_none_or(|a| *a == cred.account)
+            && self
+                .environment
+                .as_ref()
+                .is_none_or(|e| *e == cred.environment)
+            && self.key_type.is_none_or(|t| t == cred.key_type)
+    }
+
+    /// The page size, clamped to 1–1000.
+    pub fn page_size(&self) -> usize {
+        self.limit.clamp(1, 1000)
+    }
+}
+
+/// One page of [`Store::list`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Page {
+    /// Credentials, ordered by id.
+    pub items: Vec<Credential>,
+    /// Pass as [`ListQuery::after`] for the next page; `None` on the last page.
+    pub next: Option<CredentialId>,
+}
