@@ -1,0 +1,198 @@
+//! The state of each secret as a function of time, and the pure transitions.
+
+use core::fmt;
+use std::time::Duration;
+
+use keyward_core::{Credential, Digest, LookupTag, SecretVersion, Timestamp};
+
+use crate::RotationPolicy;
+
+/// Where a secret version stands at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SecretState {
+    /// Generated with an activation delay that has not passed yet.
+    Pending,
+    /// The current secret.
+    Active,
+    /// An old secret after a regenerate, usable until its not-after.
+    Grace,
+    /// Past its not-after or the credential's expiry.
+    Expired,
+    /// Revoked.
+    Revoked,
+}
+
+impl SecretState {
+    /// Whether a key with this secret is accepted.
+    pub fn is_usable(self) -> bool {
+        matches!(self, Self::Active | Self::Grace)
+    }
+
+    /// Whether the secret is or will become usable (counts against `max_live_secrets`).
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Pending | Self::Active | Self::Grace)
+    }
+}
+
+/// The state of `secret` at `now`, for a credential expiring at `credential_expires`.
+///
+/// Revoked wins; then pending before not-before; then expired at the earlier of the secret's
+/// not-after and the credential's expiry; then grace if the secret has its own end, else active.
+#[inline]
+pub fn secret_state(
+    secret: &SecretVersion,
+    credential_expires: Option<Timestamp>,
+    now: Timestamp,
+) -> SecretState {
+    if secret.revoked_at.is_some() {
+        return SecretState::Revoked;
+    }
+    if now < secret.not_before {
+        return SecretState::Pending;
+    }
+    let end = match (secret.not_after, credential_expires) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    if end.is_some_and(|end| now >= end) {
+        return SecretState::Expired;
+    }
+    if secret.not_after.is_some() {
+        SecretState::Grace
+    } else {
+        SecretState::Active
+    }
+}
+
+/// The versions of `cred`'s live secrets at `now`.
+pub fn live_secrets(cred: &Credential, now: Timestamp) -> impl Iterator<Item = &SecretVersion> {
+    cred.secrets
+        .iter()
+        .filter(move |s| secret_state(s, cred.expires_at, now).is_live())
+}
+
+/// Per-call overrides of the policy for one regenerate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegenerateOptions {
+    /// Grace period for the old secret (default: the policy's).
+    pub grace_period: Option<Duration>,
+    /// Activation delay for the new secret (default: the policy's).
+    pub activation_delay: Option<Duration>,
+}
+
+/// Why a transition was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RotationError {
+    /// The credential is revoked (every secret); it cannot be regenerated.
+    Revoked,
+    /// The credential has expired.
+    Expired,
+    /// No secret with that version.
+    NoSuchVersion(u32),
+    /// The version counter would overflow.
+    TooManyVersions,
+}
+
+impl fmt::Display for RotationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Revoked => f.write_str("the key is revoked and cannot be regenerated"),
+            Self::Expired => f.write_str("the key has expired and cannot be regenerated"),
+            Self::NoSuchVersion(v) => write!(f, "the key has no secret version {v}"),
+            Self::TooManyVersions => f.write_str("the key has too many secret versions"),
+        }
+    }
+}
+
+impl std::error::Error for RotationError {}
+
+/// Regenerates `cred` at `now` with a new secret (`lookup`, `digest`, made by the caller):
+///
+/// * every live secret that has no end yet gets one: `now + grace` (never past the credential's
+///   expiry);
+/// * the new secret becomes usable at `now + activation delay` and inherits the credential's
+///   expiry;
+/// * if more than `max_live_secrets` would be live, the oldest live ones end now.
+///
+/// Returns the new version number.
+pub fn apply_regenerate(
+    cred: &mut Credential,
+    lookup: LookupTag,
+    digest: Digest,
+    policy: &RotationPolicy,
+    options: RegenerateOptions,
+    now: Timestamp,
+) -> Result<u32, RotationError> {
+    if !cred.secrets.is_empty() && cred.secrets.iter().all(|s| s.revoked_at.is_some()) {
+        return Err(RotationError::Revoked);
+    }
+    if cred.expires_at.is_some_and(|e| now >= e) {
+        return Err(RotationError::Expired);
+    }
+    let grace = options.grace_period.unwrap_or(policy.grace_period);
+    let delay = options.activation_delay.unwrap_or(policy.activation_delay);
+    let mut grace_end = now.saturating_add(grace);
+    if let Some(exp) = cred.expires_at {
+        grace_end = grace_end.min(exp);
+    }
+    let expires = cred.expires_at;
+    for s in &mut cred.secrets {
+        if secret_state(s, expires, now).is_live() {
+            s.not_after = Some(s.not_after.map_or(grace_end, |a| a.min(grace_end)));
+        }
+    }
+    let version = cred
+        .secrets
+        .iter()
+        .map(|s| s.version)
+        .max()
+        .unwrap_or(0)
+        .checked_add(1)
+        .ok_or(RotationError::TooManyVersions)?;
+    cred.secrets.push(SecretVersion {
+        version,
+        lookup,
+        digest,
+        not_before: now.saturating_add(delay),
+        not_after: None,
+        created_at: now,
+        revoked_at: None,
+    });
+    // Enforce the live-secret limit, ending the oldest first.
+    let limit = policy.max_live_secrets.max(1);
+    let mut live: Vec<usize> = (0..cred.secrets.len())
+        .filter(|&i| secret_state(&cred.secrets[i], expires, now).is_live())
+        .collect();
+    live.sort_by_key(|&i| cred.secrets[i].version);
+    let excess = live.len().saturating_sub(limit);
+    for &i in live.iter().take(excess) {
+        cred.secrets[i].not_after = Some(now);
+    }
+    cred.modified_at = now;
+    Ok(version)
+}
+
+/// Revokes every secret of `cred` at `now` (already revoked ones keep their time).
+pub fn revoke_all(cred: &mut Credential, now: Timestamp) {
+    for s in &mut cred.secrets {
+        s.revoked_at.get_or_insert(now);
+    }
+    cred.modified_at = now;
+}
+
+/// Revokes one secret version.
+pub fn revoke_version(
+    cred: &mut Credential,
+    version: u32,
+    now: Timestamp,
+) -> Result<(), RotationError> {
+    let s = cred
+        .secrets
+        .iter_mut()
+        .find(|s| s.version == version)
+        .ok_or(RotationError::NoSuchVersion(version))?;
+    s.revoked_at.get_or_insert(now);
+    cred.modified_at = now;
+    Ok(())
+}
