@@ -8,8 +8,8 @@ use keyward_core::{
     Timestamp, random_id,
 };
 use keyward_rotation::{
-    Clock, Due, RegenerateOptions, RotationPolicy, SecretState, apply_due, apply_regenerate,
-    plan, revoke_all, revoke_version, secret_state,
+    Clock, Due, RegenerateOptions, RotationPolicy, SecretState, apply_due, apply_regenerate, plan,
+    revoke_all, revoke_version, secret_state,
 };
 use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, SledStore, Store, StoreError};
 
@@ -41,7 +41,12 @@ pub struct NewKey {
 
 impl NewKey {
     /// A key with no permissions, metadata or expiry.
-    pub fn new(account: AccountId, key_type: KeyType, environment: Environment, name: Name) -> Self {
+    pub fn new(
+        account: AccountId,
+        key_type: KeyType,
+        environment: Environment,
+        name: Name,
+    ) -> Self {
         Self {
             account,
             key_type,
@@ -150,7 +155,9 @@ impl Keyward {
             Backend::Custom(store) => store,
         };
         let (store, startup_errors) = IndexedStore::open_lenient(backend)?;
-        let pepper = config.pepper.unwrap_or_else(|| Pepper::default_for(format.namespace()));
+        let pepper = config
+            .pepper
+            .unwrap_or_else(|| Pepper::default_for(format.namespace()));
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -197,7 +204,10 @@ impl Keyward {
         self.check_permissions(new.key_type, &new.permissions)?;
         let now = self.now();
         for _ in 0..MAX_RETRIES {
-            let generated = self.inner.format.generate(new.key_type, &new.environment, &self.inner.pepper)?;
+            let generated =
+                self.inner
+                    .format
+                    .generate(new.key_type, &new.environment, &self.inner.pepper)?;
             let cred = Credential {
                 id: random_id()?,
                 account: new.account.clone(),
@@ -222,7 +232,12 @@ impl Keyward {
                 }],
             };
             match self.inner.store.put(cred) {
-                Ok(credential) => return Ok(Issued { credential, key: generated.key }),
+                Ok(credential) => {
+                    return Ok(Issued {
+                        credential,
+                        key: generated.key,
+                    });
+                }
                 // A random id or lookup tag collided: draw again.
                 Err(StoreError::Conflict { .. } | StoreError::DuplicateLookup { .. }) => continue,
                 Err(e) => return Err(e.into()),
@@ -233,7 +248,11 @@ impl Keyward {
         }))
     }
 
-    fn check_permissions(&self, key_type: KeyType, perms: &PermissionSet) -> Result<(), EngineError> {
+    fn check_permissions(
+        &self,
+        key_type: KeyType,
+        perms: &PermissionSet,
+    ) -> Result<(), EngineError> {
         if key_type == KeyType::Restricted && perms.is_empty() {
             return Err(keyward_core::ModelError::RestrictedWithoutPermissions.into());
         }
@@ -267,14 +286,20 @@ impl Keyward {
         environment: Option<&Environment>,
         permission: Option<&Permission>,
     ) -> Result<Verified, VerifyError> {
-        let parsed = self.inner.format.parse(key).map_err(VerifyError::Malformed)?;
+        let parsed = self
+            .inner
+            .format
+            .parse(key)
+            .map_err(VerifyError::Malformed)?;
         let now = self.inner.clock.now();
         self.inner
             .store
             .with_lookup(&parsed.lookup(), |entry| {
                 let entry = entry.ok_or(VerifyError::Unknown)?;
                 self.check_entry(&parsed, entry, now, environment, permission)?;
-                Ok(Verified { entry: entry.clone() })
+                Ok(Verified {
+                    entry: entry.clone(),
+                })
             })
             .map_err(|_| VerifyError::Unavailable)?
     }
@@ -321,7 +346,10 @@ impl Keyward {
 
     /// Reads a credential.
     pub fn get(&self, id: &CredentialId) -> Result<Arc<Credential>, EngineError> {
-        self.inner.store.get(id)?.ok_or_else(|| EngineError::NotFound(id.clone()))
+        self.inner
+            .store
+            .get(id)?
+            .ok_or_else(|| EngineError::NotFound(id.clone()))
     }
 
     /// Lists credentials, one page at a time, in id order.
@@ -339,7 +367,11 @@ impl Keyward {
         mut change: impl FnMut(&mut Credential, Timestamp) -> Result<T, EngineError>,
     ) -> Result<(Arc<Credential>, T), EngineError> {
         for _ in 0..MAX_RETRIES {
-            let current = self.inner.store.get(id)?.ok_or_else(|| EngineError::NotFound(id.clone()))?;
+            let current = self
+                .inner
+                .store
+                .get(id)?
+                .ok_or_else(|| EngineError::NotFound(id.clone()))?;
             let mut next = Credential::clone(&current);
             let now = self.now();
             let out = change(&mut next, now)?;
@@ -367,8 +399,18 @@ impl Keyward {
     ) -> Result<Issued, EngineError> {
         let mut key_out: Option<PlaintextKey> = None;
         let (credential, ()) = self.modify(id, |cred, now| {
-            let generated = self.inner.format.generate(cred.key_type, &cred.environment, &self.inner.pepper)?;
-            apply_regenerate(cred, generated.lookup, generated.digest, &self.inner.rotation, options, now)?;
+            let generated =
+                self.inner
+                    .format
+                    .generate(cred.key_type, &cred.environment, &self.inner.pepper)?;
+            apply_regenerate(
+                cred,
+                generated.lookup,
+                generated.digest,
+                &self.inner.rotation,
+                options,
+                now,
+            )?;
             key_out = Some(generated.key);
             Ok(())
         })?;
@@ -418,22 +460,43 @@ impl Keyward {
     }
 
     /// Revokes one secret version (e.g. the old one before its grace period ends).
-    pub fn revoke_version(&self, id: &CredentialId, version: u32) -> Result<Arc<Credential>, EngineError> {
-        self.modify(id, |cred, now| Ok(revoke_version(cred, version, now)?)).map(|(c, ())| c)
+    pub fn revoke_version(
+        &self,
+        id: &CredentialId,
+        version: u32,
+    ) -> Result<Arc<Credential>, EngineError> {
+        self.modify(id, |cred, now| Ok(revoke_version(cred, version, now)?))
+            .map(|(c, ())| c)
     }
 
     /// Disables a key (refused with [`VerifyError::Disabled`] until enabled).
     pub fn disable(&self, id: &CredentialId) -> Result<Arc<Credential>, EngineError> {
-        self.update(id, KeyUpdate { enabled: Some(false), ..KeyUpdate::default() })
+        self.update(
+            id,
+            KeyUpdate {
+                enabled: Some(false),
+                ..KeyUpdate::default()
+            },
+        )
     }
 
     /// Enables a disabled key.
     pub fn enable(&self, id: &CredentialId) -> Result<Arc<Credential>, EngineError> {
-        self.update(id, KeyUpdate { enabled: Some(true), ..KeyUpdate::default() })
+        self.update(
+            id,
+            KeyUpdate {
+                enabled: Some(true),
+                ..KeyUpdate::default()
+            },
+        )
     }
 
     /// Changes name, permissions, metadata, expiry or enabled flag.
-    pub fn update(&self, id: &CredentialId, update: KeyUpdate) -> Result<Arc<Credential>, EngineError> {
+    pub fn update(
+        &self,
+        id: &CredentialId,
+        update: KeyUpdate,
+    ) -> Result<Arc<Credential>, EngineError> {
         if let Some(perms) = &update.permissions {
             // Type never changes, so the check can use any stored copy.
             let current = self.get(id)?;
@@ -466,7 +529,10 @@ impl Keyward {
     /// for rotation or expiring soon.
     pub fn sweep(&self, now: Timestamp) -> Result<SweepReport, EngineError> {
         let mut report = SweepReport::default();
-        let mut query = ListQuery { limit: 1000, ..ListQuery::default() };
+        let mut query = ListQuery {
+            limit: 1000,
+            ..ListQuery::default()
+        };
         loop {
             let page = self.inner.store.list(&query)?;
             for cred in &page.items {

@@ -1,0 +1,1 @@
+//! The HTTP management service and the tower gateway layer (feature `http`).
