@@ -170,7 +170,16 @@ impl<'de> Deserialize<'de> for LookupTag {
 /// assert_eq!(envs.environment_of_tag("stg"), Some(staging));
 /// assert_eq!(envs.environment_of_tag("prod"), Some(Environment::Production));
 /// ```
+///
+/// Tags and environments correspond one to one: `production` is never a tag (the production tag
+/// is `prod`), so no two tags name the same environment. Serialised as the map of configured
+/// custom environment name → tag (`{"staging": "stg"}`); deserialising re-applies
+/// [`Environments::insert`]'s checks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, String>",
+    into = "BTreeMap<String, String>"
+)]
 pub struct Environments {
     /// custom environment name → tag
     by_name: BTreeMap<String, String>,
@@ -186,7 +195,7 @@ impl Environments {
         if !matches!(env, Environment::Custom(_)) {
             return Err(ModelError::InvalidEnvironmentTag);
         }
-        if !valid_tag(tag) || tag == "prod" || tag == "test" {
+        if !valid_tag(tag) || is_reserved_tag(tag) {
             return Err(ModelError::InvalidEnvironmentTag);
         }
         if self.by_tag.get(tag).is_some_and(|n| n != name) {
@@ -204,6 +213,11 @@ impl Environments {
         Ok(match env {
             Environment::Production => "prod",
             Environment::Test => "test",
+            // `Custom` can be built directly: hold it to the same rules as a parsed name, so
+            // `Custom("test")` cannot mint keys that read back as `Test`.
+            Environment::Custom(name) if is_reserved_tag(name) || !valid_tag(name) => {
+                return Err(ModelError::InvalidEnvironment);
+            }
             Environment::Custom(name) => match self.by_name.get(name.as_str()) {
                 Some(tag) => tag,
                 // An unconfigured custom environment uses its name as tag, unless that tag
@@ -219,6 +233,8 @@ impl Environments {
     pub fn is_known_tag(&self, tag: &str) -> bool {
         match tag {
             "prod" | "test" => true,
+            // `production` is the name of the environment whose tag is `prod`, not a tag.
+            "production" => false,
             _ => {
                 if self.by_tag.is_empty() {
                     return valid_tag(tag);
@@ -244,6 +260,29 @@ impl Environments {
                 }
             }
         }
+    }
+}
+
+/// Tags that are not available to custom environments: `prod` and `test` (the built-in
+/// environments' tags) and `production` (the built-in environment's name).
+fn is_reserved_tag(tag: &str) -> bool {
+    matches!(tag, "prod" | "test" | "production")
+}
+
+impl TryFrom<BTreeMap<String, String>> for Environments {
+    type Error = ModelError;
+    fn try_from(map: BTreeMap<String, String>) -> Result<Self, ModelError> {
+        let mut envs = Self::default();
+        for (name, tag) in &map {
+            envs.insert(name, tag)?;
+        }
+        Ok(envs)
+    }
+}
+
+impl From<Environments> for BTreeMap<String, String> {
+    fn from(envs: Environments) -> Self {
+        envs.by_name
     }
 }
 
