@@ -16,8 +16,11 @@ use crate::error::ModelError;
 /// assert_eq!(t.to_string(), "2024-06-30T01:02:29.212Z");
 /// assert_eq!(t.as_millis(), 1_719_709_349_212);
 /// ```
+///
+/// Serialised as the integer number of milliseconds; deserialising refuses a value outside
+/// `[EPOCH, MAX]`, so a corrupt record cannot smuggle in a time that cannot be displayed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "i64", into = "i64")]
 pub struct Timestamp(i64);
 
 /// Latest supported instant: 9999-12-31T23:59:59.999Z.
@@ -77,6 +80,43 @@ impl Timestamp {
     }
 }
 
+impl TryFrom<i64> for Timestamp {
+    type Error = ModelError;
+    /// Milliseconds since the epoch; refuses values outside `[EPOCH, MAX]` (unlike
+    /// [`Timestamp::from_millis`], which clamps).
+    fn try_from(ms: i64) -> Result<Self, ModelError> {
+        if (0..=MAX_MILLIS).contains(&ms) {
+            Ok(Self(ms))
+        } else {
+            Err(ModelError::InvalidTimestamp)
+        }
+    }
+}
+
+impl From<Timestamp> for i64 {
+    fn from(t: Timestamp) -> i64 {
+        t.0
+    }
+}
+
+/// Whether `s` has the shape `YYYY-MM-DD(T| )HH:MM:SS[.digits][Z|+00:00]`: the subset of
+/// RFC 3339 that is UTC. `humantime`'s weak parser alone accepts trailing bytes after `Z`, an
+/// empty fraction, and silently ignores a non-UTC offset after a fraction; this check runs first.
+fn utc_rfc3339_shape(s: &str) -> bool {
+    let b = s.as_bytes();
+    let Some(mut rest) = b.get(19..) else {
+        return false;
+    };
+    if let [b'.', tail @ ..] = rest {
+        let digits = tail.iter().take_while(|c| c.is_ascii_digit()).count();
+        if digits == 0 {
+            return false;
+        }
+        rest = &tail[digits..];
+    }
+    matches!(rest, b"" | b"Z" | b"+00:00")
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&humantime::format_rfc3339_millis(self.to_system_time()), f)
@@ -85,9 +125,11 @@ impl fmt::Display for Timestamp {
 
 impl core::str::FromStr for Timestamp {
     type Err = ModelError;
-    /// Parses RFC 3339 (`2027-01-01T00:00:00Z`, fractional seconds allowed, UTC only).
+    /// Parses RFC 3339 (`2027-01-01T00:00:00Z`, fractional seconds allowed, UTC only: the
+    /// offset is `Z`, `+00:00` or absent; any other offset or trailing text is refused).
+    /// Sub-millisecond digits are truncated.
     fn from_str(s: &str) -> Result<Self, ModelError> {
-        if s.len() > 64 {
+        if s.len() > 64 || !utc_rfc3339_shape(s) {
             return Err(ModelError::InvalidTimestamp);
         }
         let t = humantime::parse_rfc3339_weak(s).map_err(|_| ModelError::InvalidTimestamp)?;
