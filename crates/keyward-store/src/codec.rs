@@ -31,6 +31,7 @@ pub fn decode_credential(id: &str, bytes: &[u8]) -> Result<Credential, StoreErro
         0 => return Err(corrupt("format version 0 is invalid".into())),
         v => {
             return Err(StoreError::UnsupportedFormat {
+                id: Some(id.to_owned()),
                 found: v,
                 supported: FORMAT_VERSION,
             });

@@ -31,6 +31,8 @@ pub enum StoreError {
     },
     /// The record or store was written by a newer format version than this build reads.
     UnsupportedFormat {
+        /// The record's id (as stored), or `None` when the whole store is newer.
+        id: Option<String>,
         /// Version found.
         found: u8,
         /// Newest version this build reads.
@@ -74,9 +76,21 @@ impl fmt::Display for StoreError {
                 )
             }
             Self::Corrupt { id, reason } => write!(f, "stored record {id} is corrupt: {reason}"),
-            Self::UnsupportedFormat { found, supported } => write!(
+            Self::UnsupportedFormat {
+                id: None,
+                found,
+                supported,
+            } => write!(
                 f,
                 "store written by a newer keyward (format version {found}; this build reads up to {supported})"
+            ),
+            Self::UnsupportedFormat {
+                id: Some(id),
+                found,
+                supported,
+            } => write!(
+                f,
+                "stored record {id} written by a newer keyward (format version {found}; this build reads up to {supported})"
             ),
             Self::InUse { what } => {
                 write!(f, "store is in use by another process ({what})")

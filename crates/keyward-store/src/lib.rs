@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 mod codec;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod index;
 mod memory;
@@ -20,7 +22,12 @@ pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
 pub use index::{HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY};
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled_store::{
+    ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
+    SledStore,
+};
+
+use std::sync::Arc;
 
 use keyward_core::{AccountId, Credential, CredentialId, Environment, KeyType, LookupTag};
 
@@ -65,6 +72,35 @@ pub trait Store: Send + Sync + 'static {
     /// hot index is authoritative after warm-up and a miss is answered without a backend read.
     fn is_shared(&self) -> bool {
         false
+    }
+}
+
+/// A shared handle is a store too: lets a test (or an embedder) keep writing to a backend that an
+/// [`IndexedStore`] also owns.
+impl<S: Store + ?Sized> Store for Arc<S> {
+    fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
+        (**self).get(id)
+    }
+    fn find_by_lookup(&self, lookup: &LookupTag) -> Result<Option<Credential>, StoreError> {
+        (**self).find_by_lookup(lookup)
+    }
+    fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        (**self).list(query)
+    }
+    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
+        (**self).put(cred)
+    }
+    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
+        (**self).delete(id, revision)
+    }
+    fn scan(
+        &self,
+        visit: &mut dyn FnMut(Result<Credential, StoreError>),
+    ) -> Result<(), StoreError> {
+        (**self).scan(visit)
+    }
+    fn is_shared(&self) -> bool {
+        (**self).is_shared()
     }
 }
 
