@@ -39,8 +39,11 @@ fn with_checksum(head: &str) -> String {
     s
 }
 
-fn scanner() -> regex::Regex {
-    regex::Regex::new(SCANNER_REGEX).unwrap()
+/// The scanner regex, compiled once (compiling it per case dominates a debug test run).
+fn scanner() -> &'static regex::Regex {
+    static SCANNER: std::sync::LazyLock<regex::Regex> =
+        std::sync::LazyLock::new(|| regex::Regex::new(SCANNER_REGEX).unwrap());
+    &SCANNER
 }
 
 proptest! {
@@ -96,7 +99,7 @@ proptest! {
         prop_assert_eq!(lookup.as_str(), &key[prefix.len()..prefix.len() + LOOKUP_LEN]);
         // The digest input is everything after the namespace and before the checksum.
         let ns_len = format.namespace().map_or(0, |ns| ns.len() + 1);
-        prop_assert_eq!(parsed.digest_input(), key[ns_len..key.len() - CHECKSUM_LEN].as_bytes());
+        prop_assert_eq!(parsed.digest_input(), &key.as_bytes()[ns_len..key.len() - CHECKSUM_LEN]);
         prop_assert_eq!(pepper.digest(parsed.digest_input()), generated.digest);
         let independent = blake3::keyed_hash(&[0x5a; 32], parsed.digest_input());
         prop_assert_eq!(independent.as_bytes(), generated.digest.as_bytes());
