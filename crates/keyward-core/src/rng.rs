@@ -146,3 +146,55 @@ impl KeyFormat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Yields 0, 1, …, 255, 0, 1, … so the rejection boundary is visible.
+    struct Counter(u8);
+
+    impl RngCore for Counter {
+        fn next_u32(&mut self) -> u32 {
+            rand_core::impls::next_u32_via_fill(self)
+        }
+        fn next_u64(&mut self) -> u64 {
+            rand_core::impls::next_u64_via_fill(self)
+        }
+        fn fill_bytes(&mut self, dst: &mut [u8]) {
+            for b in dst {
+                *b = self.0;
+                self.0 = self.0.wrapping_add(1);
+            }
+        }
+    }
+
+    #[test]
+    fn fill_base62_rejects_bytes_from_248_and_maps_the_rest_uniformly() {
+        let mut out = [0u8; 62 * 4 + 62];
+        fill_base62(&mut Counter(0), &mut out);
+        // Bytes 0..248 map to 0..62 four times over; 248..=255 are skipped; then 0.. again.
+        let expected: Vec<u8> = (0..248u32)
+            .chain(0..62)
+            .map(|b| ALPHABET[(b % 62) as usize])
+            .collect();
+        assert_eq!(out.to_vec(), expected);
+    }
+
+    #[test]
+    fn thread_generator_keeps_working_past_the_reseed_threshold() {
+        let a = random_id().map(String::from);
+        let b = random_id().map(String::from);
+        assert!(a.is_ok() && b.is_ok());
+        assert_ne!(a, b);
+        // Past the reseed threshold it still produces valid, distinct ids.
+        let n = usize::try_from(RESEED_AFTER_BYTES / 32).unwrap_or(usize::MAX) + 2;
+        let mut last = String::new();
+        for _ in 0..n.min(40_000) {
+            let id = random_id().map(String::from).unwrap_or_default();
+            assert_eq!(id.len(), 29);
+            assert_ne!(id, last);
+            last = id;
+        }
+    }
+}
