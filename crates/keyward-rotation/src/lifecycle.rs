@@ -36,8 +36,10 @@ impl SecretState {
 
 /// The state of `secret` at `now`, for a credential expiring at `credential_expires`.
 ///
-/// Revoked wins; then pending before not-before; then expired at the earlier of the secret's
-/// not-after and the credential's expiry; then grace if the secret has its own end, else active.
+/// Revoked wins; then expired at the earlier of the secret's not-after and the credential's
+/// expiry, or at once if that end is not after its not-before (a secret that can never become
+/// usable, e.g. a pending one ended by a later regenerate, is dead, not pending); then pending
+/// before not-before; then grace if the secret has its own end, else active.
 #[inline]
 pub fn secret_state(
     secret: &SecretVersion,
@@ -47,15 +49,15 @@ pub fn secret_state(
     if secret.revoked_at.is_some() {
         return SecretState::Revoked;
     }
-    if now < secret.not_before {
-        return SecretState::Pending;
-    }
     let end = match (secret.not_after, credential_expires) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    if end.is_some_and(|end| now >= end) {
+    if end.is_some_and(|end| now >= end || end <= secret.not_before) {
         return SecretState::Expired;
+    }
+    if now < secret.not_before {
+        return SecretState::Pending;
     }
     if secret.not_after.is_some() {
         SecretState::Grace
@@ -115,6 +117,9 @@ impl std::error::Error for RotationError {}
 ///   expiry;
 /// * if more than `max_live_secrets` would be live, the oldest live ones end now.
 ///
+/// "Live" here is judged by each secret's own window, ignoring the credential's expiry (which
+/// may be extended later): the limit then holds whatever the expiry becomes.
+///
 /// Returns the new version number.
 pub fn apply_regenerate(
     cred: &mut Credential,
@@ -130,18 +135,7 @@ pub fn apply_regenerate(
     if cred.expires_at.is_some_and(|e| now >= e) {
         return Err(RotationError::Expired);
     }
-    let grace = options.grace_period.unwrap_or(policy.grace_period);
-    let delay = options.activation_delay.unwrap_or(policy.activation_delay);
-    let mut grace_end = now.saturating_add(grace);
-    if let Some(exp) = cred.expires_at {
-        grace_end = grace_end.min(exp);
-    }
-    let expires = cred.expires_at;
-    for s in &mut cred.secrets {
-        if secret_state(s, expires, now).is_live() {
-            s.not_after = Some(s.not_after.map_or(grace_end, |a| a.min(grace_end)));
-        }
-    }
+    // Every check before the first change: a refused regenerate leaves `cred` untouched.
     let version = cred
         .secrets
         .iter()
@@ -150,6 +144,19 @@ pub fn apply_regenerate(
         .unwrap_or(0)
         .checked_add(1)
         .ok_or(RotationError::TooManyVersions)?;
+    let grace = options.grace_period.unwrap_or(policy.grace_period);
+    let delay = options.activation_delay.unwrap_or(policy.activation_delay);
+    let mut grace_end = now.saturating_add(grace);
+    if let Some(exp) = cred.expires_at {
+        grace_end = grace_end.min(exp);
+    }
+    // Liveness here ignores the credential's expiry: it can be extended later (`update`), and a
+    // secret dead only because of it would come back without a grace end and over the limit.
+    for s in &mut cred.secrets {
+        if secret_state(s, None, now).is_live() {
+            s.not_after = Some(s.not_after.map_or(grace_end, |a| a.min(grace_end)));
+        }
+    }
     cred.secrets.push(SecretVersion {
         version,
         lookup,
@@ -162,7 +169,7 @@ pub fn apply_regenerate(
     // Enforce the live-secret limit, ending the oldest first.
     let limit = policy.max_live_secrets.max(1);
     let mut live: Vec<usize> = (0..cred.secrets.len())
-        .filter(|&i| secret_state(&cred.secrets[i], expires, now).is_live())
+        .filter(|&i| secret_state(&cred.secrets[i], None, now).is_live())
         .collect();
     live.sort_by_key(|&i| cred.secrets[i].version);
     let excess = live.len().saturating_sub(limit);
