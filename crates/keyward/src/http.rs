@@ -1,1 +1,0 @@
-//! The HTTP management service and the tower gateway layer (feature `http`).

@@ -1,0 +1,1224 @@
+//! The management endpoints, their wire types and the OpenAPI document.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keyward_core::{
+    AccountId, Credential, CredentialId, Environment, KeyType, Metadata, ModelError, Name,
+    PermissionSet, Timestamp,
+};
+use keyward_rotation::{RegenerateOptions, RotationError, SecretState, live_secrets, secret_state};
+use keyward_store::{ListQuery, StoreError};
+use serde::Serialize;
+use utoipa::openapi::security::SecurityScheme;
+use utoipa::openapi::security::{ApiKey as ApiKeyScheme, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+use super::auth::{Caller, Need, Perms, authenticate};
+use super::input::Fields;
+use super::problem::{InvalidField, Problem, ProblemBody};
+use crate::{EngineError, KeyUpdate, Keyward, NewKey};
+
+/// Shared state of the service.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) kw: Keyward,
+    pub(crate) perms: Arc<Perms>,
+    /// Serialises `POST /apikeys/regenerate`'s find-or-create within this process.
+    pub(crate) env_lock: Arc<parking_lot::Mutex<()>>,
+    pub(crate) openapi: Arc<str>,
+}
+
+type ApiResult = Result<Response, Problem>;
+type Body = Result<Bytes, BytesRejection>;
+
+/// Longest grace period or activation delay accepted by a regenerate (10 years).
+const MAX_DURATION_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
+// ----- wire types ---------------------------------------------------------------------------
+
+/// An API key as stored (never with its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApiKey {
+    /// API key id, stable across regenerations.
+    #[schema(example = "key_7Ay5mcUXAxwrN6wQEQUVEHBCJ")]
+    id: String,
+    /// Owning account.
+    #[schema(example = "acc_B518niGwGYKzig6vtrRVZGGGV")]
+    account_id: String,
+    /// Environment: `production`, `test` or a custom name.
+    #[schema(example = "production")]
+    environment: String,
+    /// `publishable`, `secret` or `restricted`.
+    #[serde(rename = "type")]
+    #[schema(example = "secret")]
+    key_type: String,
+    /// Display name (1 to 100 characters).
+    #[schema(example = "Test Application")]
+    name: String,
+    /// Granted permissions.
+    #[schema(example = json!(["api-key:write", "business:read"]))]
+    permissions: Vec<String>,
+    /// Free-form metadata.
+    meta: BTreeMap<String, String>,
+    /// Creation time (RFC 3339).
+    #[schema(format = DateTime, example = "2024-06-30T01:02:29.212Z")]
+    created_at: String,
+    /// Last modification time (RFC 3339).
+    #[schema(format = DateTime, example = "2024-06-30T01:02:29.212Z")]
+    modified_at: String,
+    /// Expiry (RFC 3339), if any.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// Whether the key is enabled.
+    enabled: bool,
+    /// `active`, `disabled`, `expired` or `revoked`.
+    #[schema(example = "active")]
+    status: &'static str,
+    /// The key's secret versions (one per generation), oldest first. No secret material.
+    versions: Vec<KeyVersion>,
+}
+
+/// One generation of a key's secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct KeyVersion {
+    /// 1 for the first secret, incremented by each regenerate.
+    version: u32,
+    /// `pending`, `active`, `grace`, `expired` or `revoked`.
+    state: &'static str,
+    /// When it was generated.
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// Usable from this instant.
+    #[schema(format = DateTime)]
+    not_before: String,
+    /// Usable until this instant (end of the grace period), if set.
+    #[schema(format = DateTime)]
+    not_after: Option<String>,
+    /// When it was revoked, if it was.
+    #[schema(format = DateTime)]
+    revoked_at: Option<String>,
+}
+
+/// A newly created API key, with its plaintext key (shown once).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedApiKey {
+    #[serde(flatten)]
+    api_key: ApiKey,
+    /// The API key. It is not stored: keep it now.
+    #[schema(example = "sk_prod_6fpAaGyHBeGNpxTpJKMD5w5wk")]
+    key: String,
+}
+
+/// The answer to `POST /api-keys/{id}/regenerate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RegeneratedApiKey {
+    /// API key id (unchanged).
+    #[schema(example = "key_7Ay5mcUXAxwrN6wQEQUVEHBCJ")]
+    id: String,
+    /// Account id.
+    #[schema(example = "acc_B518niGwGYKzig6vtrRVZGGGV")]
+    account_id: String,
+    /// Environment - can be `test` or `production` (or a custom name).
+    #[schema(example = "production")]
+    environment: String,
+    /// The new API key for performing API requests.
+    #[schema(example = "pk_prod_6fpAaGyHBeGNpxTpJKMD5w5wk")]
+    key: String,
+    /// API key type - can be `publishable`, `secret` or `restricted`.
+    #[serde(rename = "type")]
+    #[schema(example = "publishable")]
+    key_type: String,
+    /// Date the API key was created.
+    #[schema(format = DateTime, example = "2024-06-30T01:02:29.212Z")]
+    created_at: String,
+    /// Date the API key was modified.
+    #[schema(format = DateTime, example = "2024-06-30T01:02:29.212Z")]
+    modified_at: String,
+    /// Name of the API key.
+    #[schema(example = "Test Application")]
+    name: String,
+    /// Permissions of the API key.
+    #[schema(example = json!(["api-key:write", "business:read"]))]
+    permissions: Vec<String>,
+}
+
+/// One page of API keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApiKeyList {
+    /// The keys, ordered by id.
+    data: Vec<ApiKey>,
+    /// Whether more keys follow.
+    has_more: bool,
+    /// Pass as `starting_after` for the next page.
+    next_cursor: Option<String>,
+}
+
+/// `POST /api-keys`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+pub(crate) struct CreateApiKeyRequest {
+    /// Name of the API key: non-empty, at most 100 characters.
+    #[schema(example = "Test Application")]
+    name: String,
+    /// `publishable`, `secret` or `restricted`.
+    #[schema(rename = "type", example = "secret")]
+    key_type: String,
+    /// `production`, `test` or a custom name (`[a-z0-9]{1,16}`).
+    #[schema(example = "production")]
+    environment: String,
+    /// Permissions; a restricted key needs at least one.
+    #[schema(example = json!(["business:read"]))]
+    permissions: Vec<String>,
+    /// Owning account; default: the caller's. Another account needs `api-key:admin`.
+    account_id: Option<String>,
+    /// Expiry (RFC 3339, in the future).
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// Free-form metadata (at most 50 entries; keys 1–40 bytes, values up to 500 bytes).
+    meta: Option<BTreeMap<String, String>>,
+}
+
+/// `PATCH /api-keys/{id}`: every field is optional; absent fields are left as they are.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+pub(crate) struct UpdateApiKeyRequest {
+    /// New name.
+    name: Option<String>,
+    /// New permissions (replaces the set).
+    permissions: Option<Vec<String>>,
+    /// New metadata (replaces the map).
+    meta: Option<BTreeMap<String, String>>,
+    /// New expiry (RFC 3339, in the future); `null` removes it.
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+    /// Enable or disable the key.
+    enabled: Option<bool>,
+}
+
+/// `POST /api-keys/{id}/regenerate` (optional body).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+pub(crate) struct RegenerateRequest {
+    /// How long the old key keeps working (default: the service's policy, 24 h).
+    grace_period_seconds: Option<u64>,
+    /// How long until the new key works (default: the service's policy).
+    activation_delay_seconds: Option<u64>,
+}
+
+/// `POST /apikeys/regenerate`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+pub(crate) struct EnvironmentKeyRequest {
+    /// Any environment name: `production`, `test` or `[a-z0-9]{1,16}`.
+    #[schema(example = "staging")]
+    environment: String,
+    /// Account; default: the caller's. Another account needs `api-key:admin`.
+    account_id: Option<String>,
+}
+
+/// The answer to `POST /apikeys/regenerate`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EnvironmentKey {
+    /// The environment's API key (new or regenerated).
+    key: String,
+}
+
+/// `POST /auth/apikeys/regenerate` (optional body; `environment` is accepted too).
+#[derive(Debug, ToSchema)]
+#[allow(non_snake_case, dead_code)] // Documents the body; read field by field.
+pub(crate) struct RegenerateApiKeyRequest {
+    /// Environment; default: the calling key's.
+    Environment: Option<String>,
+}
+
+/// One regenerated key (ServiceStack `UserApiKey`).
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub(crate) struct UserApiKey {
+    /// The new API key.
+    Key: String,
+    /// `publishable`, `secret` or `restricted`.
+    KeyType: String,
+    /// Expiry (RFC 3339), or null.
+    #[schema(format = DateTime)]
+    ExpiryDate: Option<String>,
+    /// The key's metadata.
+    Meta: BTreeMap<String, String>,
+}
+
+/// ServiceStack's `ResponseStatus`; empty on success.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ResponseStatus {}
+
+/// The answer to `POST /auth/apikeys/regenerate[/{environment}]`.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub(crate) struct RegenerateApiKeysResponse {
+    /// Every regenerated key of the account in the environment.
+    Results: Vec<UserApiKey>,
+    /// Always empty.
+    Meta: BTreeMap<String, String>,
+    /// Always empty on success.
+    ResponseStatus: ResponseStatus,
+}
+
+/// `POST /verify`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+pub(crate) struct VerifyRequest {
+    /// The presented API key.
+    key: String,
+    /// Also require this environment.
+    environment: Option<String>,
+    /// Also require this permission.
+    permission: Option<String>,
+}
+
+/// The answer to `POST /verify` (always 200 once the caller is authorised).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VerifyResponse {
+    /// Whether the key is accepted.
+    valid: bool,
+    /// `valid`, or why it was refused: `malformed`, `unknown`, `not_yet_active`, `expired`,
+    /// `revoked`, `disabled`, `wrong_environment`, `missing_permission`, `unavailable`.
+    #[schema(example = "valid")]
+    code: &'static str,
+    /// The key's id (valid keys only).
+    key_id: Option<String>,
+    /// The key's account (valid keys only).
+    account_id: Option<String>,
+    /// The key's environment (valid keys only).
+    environment: Option<String>,
+    /// The key's type (valid keys only).
+    #[serde(rename = "type")]
+    key_type: Option<String>,
+    /// The key's permissions (valid keys only).
+    permissions: Option<Vec<String>>,
+    /// The key's metadata (valid keys only).
+    meta: Option<BTreeMap<String, String>>,
+    /// When the presented key stops working, if it does (valid keys only).
+    #[schema(format = DateTime)]
+    expires_at: Option<String>,
+}
+
+/// Query of `GET /api-keys`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the query; read field by field.
+pub(crate) struct ListParams {
+    /// Account to list; default: the caller's. Another account needs `api-key:admin`.
+    account_id: Option<String>,
+    /// Only this environment.
+    environment: Option<String>,
+    /// Only this type.
+    #[param(rename = "type")]
+    key_type: Option<String>,
+    /// Page size, 1 to 100 (default 10).
+    limit: Option<u64>,
+    /// The `next_cursor` of the previous page.
+    starting_after: Option<String>,
+}
+
+// ----- conversions --------------------------------------------------------------------------
+
+fn time(t: Timestamp) -> String {
+    t.to_string()
+}
+
+fn state_name(s: SecretState) -> &'static str {
+    match s {
+        SecretState::Pending => "pending",
+        SecretState::Active => "active",
+        SecretState::Grace => "grace",
+        SecretState::Expired => "expired",
+        SecretState::Revoked => "revoked",
+    }
+}
+
+fn status_of(c: &Credential, now: Timestamp) -> &'static str {
+    if !c.secrets.is_empty() && c.secrets.iter().all(|s| s.revoked_at.is_some()) {
+        "revoked"
+    } else if c.expires_at.is_some_and(|e| now >= e) || live_secrets(c, now).next().is_none() {
+        "expired"
+    } else if !c.enabled {
+        "disabled"
+    } else {
+        "active"
+    }
+}
+
+fn permissions(set: &PermissionSet) -> Vec<String> {
+    set.iter().map(ToString::to_string).collect()
+}
+
+fn api_key(c: &Credential, now: Timestamp) -> ApiKey {
+    ApiKey {
+        id: c.id.to_string(),
+        account_id: c.account.to_string(),
+        environment: c.environment.to_string(),
+        key_type: c.key_type.as_str().to_owned(),
+        name: c.name.to_string(),
+        permissions: permissions(&c.permissions),
+        meta: c.metadata.as_map().clone(),
+        created_at: time(c.created_at),
+        modified_at: time(c.modified_at),
+        expires_at: c.expires_at.map(time),
+        enabled: c.enabled,
+        status: status_of(c, now),
+        versions: c
+            .secrets
+            .iter()
+            .map(|s| KeyVersion {
+                version: s.version,
+                state: state_name(secret_state(s, c.expires_at, now)),
+                created_at: time(s.created_at),
+                not_before: time(s.not_before),
+                not_after: s.not_after.map(time),
+                revoked_at: s.revoked_at.map(time),
+            })
+            .collect(),
+    }
+}
+
+/// The field a model error is about.
+fn field_of(e: &ModelError) -> &'static str {
+    match e {
+        ModelError::NameEmpty
+        | ModelError::NameTooLong { .. }
+        | ModelError::NameControlCharacter => "name",
+        ModelError::InvalidAccountId => "account_id",
+        ModelError::InvalidEnvironment | ModelError::InvalidEnvironmentTag => "environment",
+        ModelError::InvalidKeyType => "type",
+        ModelError::MetadataTooLarge { .. } => "meta",
+        ModelError::InvalidTimestamp => "expires_at",
+        ModelError::RestrictedWithoutPermissions | ModelError::PermissionNotAllowed { .. } => {
+            "permissions"
+        }
+        _ => "body",
+    }
+}
+
+/// Maps an engine error to its problem. Nothing here carries secret material.
+fn engine_problem(e: EngineError) -> Problem {
+    match e {
+        EngineError::Invalid(ModelError::Rng) => Problem::internal(),
+        EngineError::Invalid(m) => Problem::validation(vec![InvalidField {
+            name: field_of(&m).to_owned(),
+            value: None,
+            message: m.to_string(),
+        }]),
+        EngineError::NotFound(_) => Problem::not_found(),
+        EngineError::Rotation(r) => {
+            let code = match r {
+                RotationError::Revoked => "key_revoked",
+                RotationError::Expired => "key_expired",
+                _ => "conflict",
+            };
+            Problem::new(StatusCode::CONFLICT, code, r.to_string())
+        }
+        EngineError::Contended(_) | EngineError::Store(StoreError::InUse { .. }) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the key store is busy; try again",
+        ),
+        _ => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "storage_error",
+            "the key store failed",
+        ),
+    }
+}
+
+/// Runs a (durable, so possibly slow) engine write off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, Problem> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(engine_problem),
+        Err(_) => Err(Problem::internal()),
+    }
+}
+
+/// Parses `raw` with `FromStr`, recording a validation error for `field` on failure.
+fn parse_field<T>(f: &mut Fields, field: &str, raw: Option<String>) -> Option<T>
+where
+    T: FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw = raw?;
+    match raw.parse::<T>() {
+        Ok(v) => Some(v),
+        Err(e) => {
+            f.invalid(field, Some(&raw), e.to_string());
+            None
+        }
+    }
+}
+
+fn parse_permissions(f: &mut Fields, raw: Option<Vec<String>>) -> Option<PermissionSet> {
+    let raw = raw?;
+    let mut out = Vec::with_capacity(raw.len());
+    let mut ok = true;
+    for (i, s) in raw.iter().enumerate() {
+        match keyward_core::Permission::parse(s) {
+            Ok(p) => out.push(p),
+            Err(e) => {
+                f.invalid(&format!("permissions[{i}]"), Some(s), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    ok.then(|| PermissionSet::from(out))
+}
+
+fn parse_meta(f: &mut Fields, raw: Option<BTreeMap<String, String>>) -> Option<Metadata> {
+    match Metadata::try_from(raw?) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            f.invalid("meta", None, e.to_string());
+            None
+        }
+    }
+}
+
+fn parse_expiry(f: &mut Fields, raw: Option<String>, now: Timestamp) -> Option<Timestamp> {
+    let shown = raw.clone();
+    let t: Timestamp = parse_field(f, "expires_at", raw)?;
+    if t <= now {
+        f.invalid("expires_at", shown.as_deref(), "must be in the future");
+        return None;
+    }
+    Some(t)
+}
+
+fn parse_environment(
+    f: &mut Fields,
+    kw: &Keyward,
+    field: &str,
+    raw: Option<String>,
+) -> Option<Environment> {
+    let shown = raw.clone();
+    let env: Environment = parse_field(f, field, raw)?;
+    // The deployment's format must be able to mint keys for it (custom tag clashes).
+    if kw.format().environments().tag_of(&env).is_err() {
+        f.invalid(
+            field,
+            shown.as_deref(),
+            ModelError::InvalidEnvironment.to_string(),
+        );
+        return None;
+    }
+    Some(env)
+}
+
+/// The account a request targets: `requested` (checked against the caller's reach) or the
+/// caller's own.
+fn target_account(caller: &Caller, requested: Option<AccountId>) -> Result<AccountId, Problem> {
+    match requested {
+        None => Ok(caller.account().clone()),
+        Some(a) => {
+            caller.reach(&a)?;
+            Ok(a)
+        }
+    }
+}
+
+/// Reads a credential the caller may reach, by the id in the path.
+fn reachable(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(CredentialId, Arc<Credential>), Problem> {
+    // A string that is not an id names no key.
+    let id: CredentialId = id.parse().map_err(|_| Problem::not_found())?;
+    let cred = st.kw.get(&id).map_err(engine_problem)?;
+    caller.reach(&cred.account)?;
+    Ok((id, cred))
+}
+
+fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    (status, Json(value)).into_response()
+}
+
+// ----- handlers -----------------------------------------------------------------------------
+
+/// Create an API key.
+///
+/// Returns the stored key and, once, its plaintext `key`.
+#[utoipa::path(
+    post, path = "/api-keys", tag = "api-keys",
+    request_body = CreateApiKeyRequest,
+    responses(
+        (status = 201, description = "Created", body = CreatedApiKey),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn create_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let mut f = Fields::parse(
+        body,
+        &[
+            "name",
+            "type",
+            "environment",
+            "permissions",
+            "account_id",
+            "expires_at",
+            "meta",
+        ],
+        false,
+    )?;
+    let name = f.required_string("name");
+    let name: Option<Name> = parse_field(&mut f, "name", name);
+    let key_type = f.required_string("type");
+    let key_type: Option<KeyType> = parse_field(&mut f, "type", key_type);
+    let environment = f.required_string("environment");
+    let environment = parse_environment(&mut f, &st.kw, "environment", environment);
+    let perms = f.strings("permissions");
+    let perms = f.required("permissions", perms);
+    let perms = parse_permissions(&mut f, perms);
+    let account = f.string("account_id");
+    let account: Option<AccountId> = parse_field(&mut f, "account_id", account);
+    let now = st.kw.now();
+    let expires_at = f.string("expires_at");
+    let expires_at = parse_expiry(&mut f, expires_at, now);
+    let meta = f.string_map("meta");
+    let meta = parse_meta(&mut f, meta);
+    if key_type == Some(KeyType::Restricted) && perms.as_ref().is_some_and(PermissionSet::is_empty)
+    {
+        f.invalid(
+            "permissions",
+            None,
+            ModelError::RestrictedWithoutPermissions.to_string(),
+        );
+    }
+    f.finish()?;
+    let (Some(name), Some(key_type), Some(environment), Some(perms)) =
+        (name, key_type, environment, perms)
+    else {
+        // Unreachable: every `None` above recorded a validation error.
+        return Err(Problem::validation(Vec::new()));
+    };
+    let account = target_account(&caller, account)?;
+    let mut new = NewKey::new(account, key_type, environment, name)
+        .with_permissions(perms)
+        .with_metadata(meta.unwrap_or_default());
+    if let Some(t) = expires_at {
+        new = new.with_expiry(t);
+    }
+    let kw = st.kw.clone();
+    let issued = blocking(move || kw.issue(new)).await?;
+    let body = CreatedApiKey {
+        api_key: api_key(&issued.credential, st.kw.now()),
+        key: issued.key.expose_secret().to_owned(),
+    };
+    let mut resp = json(StatusCode::CREATED, &body);
+    if let Ok(loc) = HeaderValue::from_str(&format!("/api-keys/{}", issued.credential.id)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+/// List the API keys of the caller's account (or, with `api-key:admin`, another account's).
+#[utoipa::path(
+    get, path = "/api-keys", tag = "api-keys",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page of keys", body = ApiKeyList),
+        (status = 400, description = "Malformed query", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:read"]), ("bearer" = ["api-key:read"]))
+)]
+pub(crate) async fn list_keys(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Read)?;
+    let Query(pairs) = query.map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "the query string could not be read",
+        )
+    })?;
+    let mut map = serde_json::Map::new();
+    for (k, v) in pairs {
+        map.insert(k, serde_json::Value::String(v));
+    }
+    let body = Ok(Bytes::from(serde_json::Value::Object(map).to_string()));
+    let mut f = Fields::parse(
+        body,
+        &[
+            "account_id",
+            "environment",
+            "type",
+            "limit",
+            "starting_after",
+        ],
+        false,
+    )?;
+    let account_raw = f.string("account_id");
+    let account: Option<AccountId> = parse_field(&mut f, "account_id", account_raw);
+    let env_raw = f.string("environment");
+    let environment: Option<Environment> = parse_field(&mut f, "environment", env_raw);
+    let type_raw = f.string("type");
+    let key_type: Option<KeyType> = parse_field(&mut f, "type", type_raw);
+    let limit_raw = f.string("limit");
+    let limit = match limit_raw.as_deref().map(str::parse::<usize>) {
+        None => 10,
+        Some(Ok(n)) if (1..=100).contains(&n) => n,
+        Some(_) => {
+            f.invalid(
+                "limit",
+                limit_raw.as_deref(),
+                "must be an integer from 1 to 100",
+            );
+            10
+        }
+    };
+    let after_raw = f.string("starting_after");
+    let after: Option<CredentialId> = parse_field(&mut f, "starting_after", after_raw);
+    f.finish()?;
+    let account = target_account(&caller, account)?;
+    let page = st
+        .kw
+        .list(&ListQuery {
+            account: Some(account),
+            environment,
+            key_type,
+            after,
+            limit,
+        })
+        .map_err(engine_problem)?;
+    let now = st.kw.now();
+    let data = page.items.iter().map(|c| api_key(c, now)).collect();
+    Ok(json(
+        StatusCode::OK,
+        &ApiKeyList {
+            data,
+            has_more: page.next.is_some(),
+            next_cursor: page.next.map(|id| id.to_string()),
+        },
+    ))
+}
+
+/// Retrieve an API key.
+#[utoipa::path(
+    get, path = "/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "API key id", example = "key_7Ay5mcUXAxwrN6wQEQUVEHBCJ")),
+    responses(
+        (status = 200, description = "The key", body = ApiKey),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:read"]), ("bearer" = ["api-key:read"]))
+)]
+pub(crate) async fn get_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Read)?;
+    let (_, cred) = reachable(&st, &caller, &id)?;
+    Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
+}
+
+/// Revoke an API key (every secret of it, at once). Returns the revoked key.
+#[utoipa::path(
+    delete, path = "/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "API key id")),
+    responses(
+        (status = 200, description = "The revoked key", body = ApiKey),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn delete_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let (id, _) = reachable(&st, &caller, &id)?;
+    let kw = st.kw.clone();
+    let cred = blocking(move || kw.revoke(&id)).await?;
+    Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
+}
+
+/// Update an API key's name, permissions, metadata, expiry or enabled flag.
+#[utoipa::path(
+    patch, path = "/api-keys/{id}", tag = "api-keys",
+    params(("id" = String, Path, description = "API key id")),
+    request_body = UpdateApiKeyRequest,
+    responses(
+        (status = 200, description = "The updated key", body = ApiKey),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn update_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let (id, current) = reachable(&st, &caller, &id)?;
+    let mut f = Fields::parse(
+        body,
+        &["name", "permissions", "meta", "expires_at", "enabled"],
+        false,
+    )?;
+    let expires_raw = f.nullable_string("expires_at");
+    let name = f.string("name");
+    let perms = f.strings("permissions");
+    let meta = f.string_map("meta");
+    let enabled = f.bool("enabled");
+    let now = st.kw.now();
+    let update = KeyUpdate {
+        name: parse_field(&mut f, "name", name),
+        permissions: parse_permissions(&mut f, perms),
+        metadata: parse_meta(&mut f, meta),
+        expires_at: match expires_raw {
+            None => None,
+            Some(None) => Some(None),
+            Some(raw) => parse_expiry(&mut f, raw, now).map(Some),
+        },
+        enabled,
+    };
+    if current.key_type == KeyType::Restricted
+        && update
+            .permissions
+            .as_ref()
+            .is_some_and(PermissionSet::is_empty)
+    {
+        f.invalid(
+            "permissions",
+            None,
+            ModelError::RestrictedWithoutPermissions.to_string(),
+        );
+    }
+    f.finish()?;
+    if update == KeyUpdate::default() {
+        return Ok(json(StatusCode::OK, &api_key(&current, now)));
+    }
+    let kw = st.kw.clone();
+    let cred = blocking(move || kw.update(&id, update)).await?;
+    Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
+}
+
+/// Regenerate an API key: same id, a new key. The old key keeps working for the grace period.
+#[utoipa::path(
+    post, path = "/api-keys/{id}/regenerate", tag = "api-keys",
+    params(("id" = String, Path, description = "API key id")),
+    request_body(content = Option<RegenerateRequest>, description = "Optional overrides of the rotation policy"),
+    responses(
+        (status = 200, description = "The new key", body = RegeneratedApiKey),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The key is revoked or expired", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn regenerate_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Body,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let (id, _) = reachable(&st, &caller, &id)?;
+    let mut f = Fields::parse(
+        body,
+        &["grace_period_seconds", "activation_delay_seconds"],
+        true,
+    )?;
+    let grace = f.u64("grace_period_seconds");
+    let delay = f.u64("activation_delay_seconds");
+    let seconds = |f: &mut Fields, name: &str, v: Option<u64>| {
+        let v = v?;
+        if v > MAX_DURATION_SECONDS {
+            f.invalid(
+                name,
+                Some(&v.to_string()),
+                format!("must be at most {MAX_DURATION_SECONDS}"),
+            );
+            return None;
+        }
+        Some(Duration::from_secs(v))
+    };
+    let options = RegenerateOptions {
+        grace_period: seconds(&mut f, "grace_period_seconds", grace),
+        activation_delay: seconds(&mut f, "activation_delay_seconds", delay),
+    };
+    f.finish()?;
+    let kw = st.kw.clone();
+    let issued = blocking(move || kw.regenerate(&id, options)).await?;
+    let c = &issued.credential;
+    Ok(json(
+        StatusCode::OK,
+        &RegeneratedApiKey {
+            id: c.id.to_string(),
+            account_id: c.account.to_string(),
+            environment: c.environment.to_string(),
+            key: issued.key.expose_secret().to_owned(),
+            key_type: c.key_type.as_str().to_owned(),
+            created_at: time(c.created_at),
+            modified_at: time(c.modified_at),
+            name: c.name.to_string(),
+            permissions: permissions(&c.permissions),
+        },
+    ))
+}
+
+/// Regenerate the account's key for an environment.
+///
+/// The account's key for environment `E` is its secret key in `E` named `E`. If there is none,
+/// it is created with the calling key's permissions; otherwise it is regenerated (the old key
+/// keeps working for the grace period).
+#[utoipa::path(
+    post, path = "/apikeys/regenerate", tag = "environments",
+    request_body = EnvironmentKeyRequest,
+    responses(
+        (status = 200, description = "The environment's key", body = EnvironmentKey),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission or another account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn regenerate_environment_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let mut f = Fields::parse(body, &["environment", "account_id"], false)?;
+    let environment = f.required_string("environment");
+    let environment = parse_environment(&mut f, &st.kw, "environment", environment);
+    let account = f.string("account_id");
+    let account: Option<AccountId> = parse_field(&mut f, "account_id", account);
+    f.finish()?;
+    let Some(environment) = environment else {
+        // Unreachable: a missing or invalid environment recorded a validation error.
+        return Err(Problem::validation(Vec::new()));
+    };
+    let account = target_account(&caller, account)?;
+    let name: Name = environment
+        .as_str()
+        .parse()
+        .map_err(|e: ModelError| engine_problem(e.into()))?;
+    let perms = caller.verified.permissions().clone();
+    let kw = st.kw.clone();
+    let lock = Arc::clone(&st.env_lock);
+    let issued = blocking(move || {
+        let _guard = lock.lock();
+        let now = kw.now();
+        let mut query = ListQuery {
+            account: Some(account.clone()),
+            environment: Some(environment.clone()),
+            key_type: Some(KeyType::Secret),
+            after: None,
+            limit: 1000,
+        };
+        let existing = loop {
+            let page = kw.list(&query)?;
+            if let Some(c) = page
+                .items
+                .iter()
+                .find(|c| c.name == name && live_secrets(c, now).next().is_some())
+            {
+                break Some(c.id.clone());
+            }
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break None,
+            }
+        };
+        match existing {
+            Some(id) => kw.regenerate(&id, RegenerateOptions::default()),
+            None => kw.issue(
+                NewKey::new(account, KeyType::Secret, environment, name).with_permissions(perms),
+            ),
+        }
+    })
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &EnvironmentKey {
+            key: issued.key.expose_secret().to_owned(),
+        },
+    ))
+}
+
+async fn regenerate_all(
+    st: AppState,
+    caller: Caller,
+    path_env: Option<String>,
+    body: Body,
+) -> ApiResult {
+    let mut f = Fields::parse(body, &["Environment", "environment"], true)?;
+    let from_body = match f.string("Environment") {
+        Some(e) => Some(e),
+        None => f.string("environment"),
+    };
+    let environment = match path_env.or(from_body) {
+        Some(raw) => parse_environment(&mut f, &st.kw, "Environment", Some(raw)),
+        None => Some(caller.verified.environment().clone()),
+    };
+    f.finish()?;
+    let Some(environment) = environment else {
+        // Unreachable: an invalid environment recorded a validation error.
+        return Err(Problem::validation(Vec::new()));
+    };
+    let account = caller.account().clone();
+    let kw = st.kw.clone();
+    let issued = blocking(move || {
+        kw.regenerate_environment(&account, &environment, RegenerateOptions::default())
+    })
+    .await?;
+    let results = issued
+        .iter()
+        .map(|i| UserApiKey {
+            Key: i.key.expose_secret().to_owned(),
+            KeyType: i.credential.key_type.as_str().to_owned(),
+            ExpiryDate: i.credential.expires_at.map(time),
+            Meta: i.credential.metadata.as_map().clone(),
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &RegenerateApiKeysResponse {
+            Results: results,
+            Meta: BTreeMap::new(),
+            ResponseStatus: ResponseStatus {},
+        },
+    ))
+}
+
+/// Regenerate every key of the caller's account in the calling key's environment (or the
+/// body's `Environment`). The old keys keep working for the grace period.
+#[utoipa::path(
+    post, path = "/auth/apikeys/regenerate", tag = "environments",
+    request_body(content = Option<RegenerateApiKeyRequest>, description = "Optional environment"),
+    responses(
+        (status = 200, description = "The new keys", body = RegenerateApiKeysResponse),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn regenerate_account_keys(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    regenerate_all(st, caller, None, body).await
+}
+
+/// Regenerate every key of the caller's account in `environment`.
+#[utoipa::path(
+    post, path = "/auth/apikeys/regenerate/{environment}", tag = "environments",
+    params(("environment" = String, Path, description = "Environment name", example = "production")),
+    responses(
+        (status = 200, description = "The new keys", body = RegenerateApiKeysResponse),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
+)]
+pub(crate) async fn regenerate_account_keys_in(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(environment): Path<String>,
+    body: Body,
+) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    regenerate_all(st, caller, Some(environment), body).await
+}
+
+/// Verify a presented key (for gateways written in other languages). Answers for keys of any
+/// account.
+#[utoipa::path(
+    post, path = "/verify", tag = "verify",
+    request_body = VerifyRequest,
+    responses(
+        (status = 200, description = "Whether the key is valid, and whose it is", body = VerifyResponse),
+        (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing `api-key:verify`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:verify"]), ("bearer" = ["api-key:verify"]))
+)]
+pub(crate) async fn verify_key(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    authenticate(&st.kw, &st.perms, &headers, Need::Verify)?;
+    let mut f =
+        Fields::parse(body, &["key", "environment", "permission"], false)?.with_secret(&["key"]);
+    let key = f.required_string("key");
+    let environment = f.string("environment");
+    let environment: Option<Environment> = parse_field(&mut f, "environment", environment);
+    let permission = f.string("permission");
+    let permission: Option<keyward_core::Permission> =
+        parse_field(&mut f, "permission", permission);
+    f.finish()?;
+    let key = key.unwrap_or_default();
+    let answer = match st
+        .kw
+        .verify_for(&key, environment.as_ref(), permission.as_ref())
+    {
+        Ok(v) => VerifyResponse {
+            valid: true,
+            code: "valid",
+            key_id: Some(v.id().to_string()),
+            account_id: Some(v.account().to_string()),
+            environment: Some(v.environment().to_string()),
+            key_type: Some(v.key_type().as_str().to_owned()),
+            permissions: Some(permissions(v.permissions())),
+            meta: Some(v.metadata().as_map().clone()),
+            expires_at: v.expires_at().map(time),
+        },
+        Err(e) => VerifyResponse {
+            valid: false,
+            code: e.code(),
+            key_id: None,
+            account_id: None,
+            environment: None,
+            key_type: None,
+            permissions: None,
+            meta: None,
+            expires_at: None,
+        },
+    };
+    Ok(json(StatusCode::OK, &answer))
+}
+
+/// The calling key itself.
+#[utoipa::path(
+    get, path = "/whoami", tag = "verify",
+    responses(
+        (status = 200, description = "The calling key", body = ApiKey),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = []), ("bearer" = []))
+)]
+pub(crate) async fn whoami(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let caller = authenticate(&st.kw, &st.perms, &headers, Need::AnyKey)?;
+    Ok(json(
+        StatusCode::OK,
+        &api_key(caller.verified.credential(), st.kw.now()),
+    ))
+}
+
+/// This document.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+pub(crate) async fn openapi(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        st.openapi.to_string(),
+    )
+        .into_response()
+}
+
+// ----- OpenAPI ------------------------------------------------------------------------------
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKeyScheme::Header(ApiKeyValue::with_description(
+                "X-API-KEY",
+                "A keyward API key",
+            ))),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "keyward",
+        description = "Manage and verify API keys. Authenticate with `X-API-KEY: <key>` or \
+                       `Authorization: Bearer <key>`. Errors are RFC 9457 problem details."
+    ),
+    paths(
+        create_key, list_keys, get_key, update_key, delete_key, regenerate_key,
+        regenerate_environment_key, regenerate_account_keys, regenerate_account_keys_in,
+        verify_key, whoami, openapi
+    ),
+    components(schemas(ProblemBody, InvalidField)),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "api-keys", description = "Create, read, update, regenerate and revoke API keys"),
+        (name = "environments", description = "Regenerate keys by environment"),
+        (name = "verify", description = "Verify keys"),
+        (name = "meta", description = "The service itself")
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document as JSON.
+pub(crate) fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+}
