@@ -263,6 +263,10 @@ impl Keyward {
     // ----- verify ------------------------------------------------------------------------
 
     /// Verifies a presented key: who it is, or why it is refused.
+    ///
+    /// When several reasons apply, the first of these is reported: malformed, unknown,
+    /// revoked, expired, disabled, not yet active (then, for [`Keyward::verify_for`], wrong
+    /// environment, missing permission).
     #[inline]
     pub fn verify(&self, key: &str) -> Result<Verified, VerifyError> {
         self.verify_inner(key, None, None)
@@ -319,14 +323,19 @@ impl Keyward {
             return Err(VerifyError::Unknown);
         }
         let cred = entry.credential();
+        // Revoked and expired come before disabled: the log must not suggest that enabling
+        // the key would make a revoked or expired one work again. Then the activation delay.
+        let state = secret_state(secret, cred.expires_at, now);
+        match state {
+            SecretState::Revoked => return Err(VerifyError::Revoked),
+            SecretState::Expired => return Err(VerifyError::Expired),
+            SecretState::Active | SecretState::Grace | SecretState::Pending => {}
+        }
         if !cred.enabled {
             return Err(VerifyError::Disabled);
         }
-        match secret_state(secret, cred.expires_at, now) {
-            SecretState::Active | SecretState::Grace => {}
-            SecretState::Pending => return Err(VerifyError::NotYetActive),
-            SecretState::Expired => return Err(VerifyError::Expired),
-            SecretState::Revoked => return Err(VerifyError::Revoked),
+        if state == SecretState::Pending {
+            return Err(VerifyError::NotYetActive);
         }
         if environment.is_some_and(|e| *e != cred.environment) {
             return Err(VerifyError::WrongEnvironment);
