@@ -1,1 +1,1051 @@
-//! stub
+//! The management service over real HTTP on loopback: every endpoint, every auth case, every
+//! error status, and that no response leaks a key it should not.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
+use axum::body::Bytes;
+use axum::http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use keyward::core::{Credential, Environment, KeyType, PermissionSet};
+use keyward::{Config, Keyward, NewKey};
+use serde_json::{Value, json};
+
+struct Server {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    kw: Keyward,
+    /// Every plaintext key handed out so far; no later response may contain one.
+    known: Mutex<Vec<String>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+struct Resp {
+    status: u16,
+    content_type: String,
+    headers: axum::http::HeaderMap,
+    text: String,
+}
+
+impl Resp {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
+    }
+}
+
+const ADMIN_PERMS: [&str; 4] = [
+    "api-key:read",
+    "api-key:write",
+    "api-key:verify",
+    "api-key:admin",
+];
+
+impl Server {
+    async fn start() -> Self {
+        Self::start_with(Config::memory()).await
+    }
+
+    async fn start_with(config: Config) -> Self {
+        let kw = Keyward::open(config).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(keyward::http::serve_listener(kw.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        Self {
+            base: format!("http://{addr}"),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+            kw,
+            known: Mutex::new(Vec::new()),
+            _stop: tx,
+        }
+    }
+
+    /// Issues a key directly through the engine.
+    fn issue(
+        &self,
+        account: &str,
+        key_type: KeyType,
+        env: &str,
+        perms: &[&str],
+    ) -> (String, String) {
+        let new = NewKey::new(
+            account.parse().unwrap(),
+            key_type,
+            env.parse().unwrap(),
+            "fixture".parse().unwrap(),
+        )
+        .with_permissions(PermissionSet::parse(perms).unwrap());
+        let issued = self.kw.issue(new).unwrap();
+        let key = issued.key.expose_secret().to_owned();
+        self.known.lock().unwrap().push(key.clone());
+        (issued.credential.id.to_string(), key)
+    }
+
+    fn admin(&self) -> String {
+        self.issue("acc_admin", KeyType::Secret, "production", &ADMIN_PERMS)
+            .1
+    }
+
+    fn remember(&self, key: &str) {
+        self.known.lock().unwrap().push(key.to_owned());
+    }
+
+    async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = self
+            .client
+            .request(req.body(Full::new(Bytes::from(body))).unwrap())
+            .await
+            .unwrap();
+        let (parts, body) = resp.into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let text = String::from_utf8(bytes.to_vec()).unwrap();
+        let everything = format!("{:?}{text}", parts.headers);
+        for key in self.known.lock().unwrap().iter() {
+            assert!(
+                !everything.contains(key.as_str()),
+                "response to {path} leaks a key: {text}"
+            );
+        }
+        Resp {
+            status: parts.status.as_u16(),
+            content_type: parts
+                .headers
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default(),
+            headers: parts.headers,
+            text,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(k) = key {
+            headers.push(("x-api-key", k));
+        }
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        self.raw(method, path, &headers, body).await
+    }
+
+    async fn get(&self, path: &str, key: &str) -> Resp {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    async fn post(&self, path: &str, key: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, Some(key), Some(body)).await
+    }
+
+    /// Creates a key over HTTP and returns (id, key).
+    async fn create(&self, key: &str, body: Value) -> (String, String) {
+        let r = self.post("/api-keys", key, body).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let v = r.json();
+        let plain = v["key"].as_str().unwrap().to_owned();
+        self.remember(&plain);
+        (v["id"].as_str().unwrap().to_owned(), plain)
+    }
+
+    /// Every credential, for "nothing changed" checks.
+    fn snapshot(&self) -> Vec<keyward::core::Credential> {
+        let page = self
+            .kw
+            .list(&keyward::store::ListQuery {
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        page.items
+    }
+}
+
+/// Checks the RFC 9457 shape and returns the body.
+fn problem(r: &Resp, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.content_type, "application/problem+json", "{}", r.text);
+    let v = r.json();
+    for field in [
+        "type",
+        "title",
+        "detail",
+        "instance",
+        "requestId",
+        "errorCode",
+    ] {
+        assert!(v[field].is_string(), "problem lacks {field}: {v}");
+    }
+    assert_eq!(v["status"], status);
+    assert_eq!(
+        r.headers.get("x-request-id").unwrap().to_str().unwrap(),
+        v["requestId"].as_str().unwrap()
+    );
+    v
+}
+
+fn invalid_names(v: &Value) -> BTreeSet<String> {
+    let fields = v["invalidFields"].as_array().unwrap();
+    for f in fields {
+        assert!(f["name"].is_string() && f["message"].is_string(), "{f}");
+        assert!(f.get("value").is_some(), "{f}");
+    }
+    assert!(v["errors"].is_object(), "{v}");
+    fields
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn keys_of(v: &Value) -> BTreeSet<String> {
+    v.as_object().unwrap().keys().cloned().collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_endpoint() {
+    let s = Server::start().await;
+    let r = s.call(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api-keys",
+        "/api-keys/{id}",
+        "/api-keys/{id}/regenerate",
+        "/apikeys/regenerate",
+        "/auth/apikeys/regenerate",
+        "/auth/apikeys/regenerate/{environment}",
+        "/verify",
+        "/whoami",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    for m in ["post", "get"] {
+        assert!(paths["/api-keys"][m].is_object());
+    }
+    for m in ["get", "patch", "delete"] {
+        assert!(paths["/api-keys/{id}"][m].is_object());
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["api_key"]["name"], "X-API-KEY");
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    let regen = &doc["components"]["schemas"]["RegeneratedApiKey"]["properties"];
+    assert_eq!(
+        keys_of(regen),
+        set(&[
+            "id",
+            "account_id",
+            "environment",
+            "key",
+            "type",
+            "created_at",
+            "modified_at",
+            "name",
+            "permissions"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn create_get_list_update_delete() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (id, key) = s
+        .create(
+            &admin,
+            json!({"name": "Backend", "type": "restricted", "environment": "test",
+                   "permissions": ["payment:read", "business:*"], "meta": {"team": "core"},
+                   "expires_at": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert!(key.starts_with("rk_test_"));
+    let who = s.kw.verify(&key).unwrap();
+    assert_eq!(who.account().as_str(), "acc_admin");
+    assert_eq!(who.id().as_str(), id);
+
+    let r = s.get(&format!("/api-keys/{id}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["account_id"], "acc_admin");
+    assert_eq!(v["environment"], "test");
+    assert_eq!(v["type"], "restricted");
+    assert_eq!(v["name"], "Backend");
+    assert_eq!(v["permissions"], json!(["business:*", "payment:read"]));
+    assert_eq!(v["meta"], json!({"team": "core"}));
+    assert_eq!(v["expires_at"], "2099-01-01T00:00:00.000Z");
+    assert_eq!(v["status"], "active");
+    assert!(v.get("key").is_none());
+
+    // Bearer works as well as X-API-KEY.
+    let auth = format!("Bearer {admin}");
+    let r = s
+        .raw(
+            Method::GET,
+            "/api-keys?limit=1",
+            &[("authorization", auth.as_str())],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let page = r.json();
+    assert_eq!(page["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page["has_more"], true);
+    let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+    let r = s
+        .get(
+            &format!("/api-keys?limit=1&starting_after={cursor}"),
+            &admin,
+        )
+        .await;
+    let page2 = r.json();
+    assert_eq!(page2["data"].as_array().unwrap().len(), 1);
+    assert_eq!(page2["has_more"], false);
+    assert_ne!(page["data"][0]["id"], page2["data"][0]["id"]);
+    let r = s
+        .get("/api-keys?environment=test&type=restricted", &admin)
+        .await;
+    let only = r.json();
+    assert_eq!(only["data"].as_array().unwrap().len(), 1);
+    assert_eq!(only["data"][0]["id"], id.as_str());
+
+    let r = s
+        .call(
+            Method::PATCH,
+            &format!("/api-keys/{id}"),
+            Some(&admin),
+            Some(
+                json!({"name": "Renamed", "permissions": ["payment:write"], "meta": {},
+                        "expires_at": null, "enabled": false}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(v["name"], "Renamed");
+    assert_eq!(v["permissions"], json!(["payment:write"]));
+    assert_eq!(v["meta"], json!({}));
+    assert_eq!(v["expires_at"], Value::Null);
+    assert_eq!(v["status"], "disabled");
+    assert_eq!(s.kw.verify(&key).unwrap_err().code(), "disabled");
+    let r = s
+        .call(
+            Method::PATCH,
+            &format!("/api-keys/{id}"),
+            Some(&admin),
+            Some(json!({"enabled": true})),
+        )
+        .await;
+    assert_eq!(r.json()["status"], "active");
+    assert!(s.kw.verify(&key).is_ok());
+
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/api-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["status"], "revoked");
+    assert_eq!(s.kw.verify(&key).unwrap_err().code(), "revoked");
+    // Regenerating a revoked key is a conflict, not a server error.
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/api-keys/{id}/regenerate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    problem(&r, 409);
+}
+
+#[tokio::test]
+async fn authentication_and_authorisation() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (_, reader) = s.issue("acc_1", KeyType::Secret, "production", &["api-key:read"]);
+    let (_, writer) = s.issue(
+        "acc_1",
+        KeyType::Secret,
+        "production",
+        &["api-key:read", "api-key:write"],
+    );
+    let (_, restricted) = s.issue(
+        "acc_1",
+        KeyType::Restricted,
+        "production",
+        &["api-key:write", "api-key:read"],
+    );
+    let (other_id, _) = s.issue("acc_2", KeyType::Secret, "test", &["api-key:read"]);
+    let create = json!({"name": "x", "type": "secret", "environment": "test", "permissions": []});
+
+    // Missing key.
+    let r = s.call(Method::GET, "/api-keys", None, None).await;
+    assert_eq!(problem(&r, 401)["errorCode"], "missing_api_key");
+    // Invalid keys: garbage, well-formed but unknown, wrong scheme.
+    let r = s.get("/api-keys", "sk_prod_nope").await;
+    assert_eq!(problem(&r, 401)["errorCode"], "invalid_api_key");
+    let forged = format!("sk_prod_{}", "A".repeat(55));
+    let r = s.get("/api-keys", &forged).await;
+    let v = problem(&r, 401);
+    assert!(!r.text.contains(&forged), "{v}");
+    let basic = format!("Basic {admin}");
+    let r = s
+        .raw(
+            Method::GET,
+            "/api-keys",
+            &[("authorization", basic.as_str())],
+            Vec::new(),
+        )
+        .await;
+    problem(&r, 401);
+    // Revoked caller.
+    let (rid, revoked) = s.issue("acc_1", KeyType::Secret, "production", &["api-key:read"]);
+    s.kw.revoke(&rid.parse().unwrap()).unwrap();
+    problem(&s.get("/api-keys", &revoked).await, 401);
+
+    // Reads need api-key:read, writes api-key:write, both a secret key.
+    assert_eq!(s.get("/api-keys", &reader).await.status, 200);
+    let r = s.post("/api-keys", &reader, create.clone()).await;
+    assert_eq!(problem(&r, 403)["errorCode"], "missing_permission");
+    let r = s.get("/api-keys", &restricted).await;
+    assert_eq!(problem(&r, 403)["errorCode"], "secret_key_required");
+    let r = s.post("/verify", &writer, json!({"key": admin})).await;
+    problem(&r, 403);
+
+    // Another account's key: 403, for reads and writes; its own account is listed.
+    let r = s.get(&format!("/api-keys/{other_id}"), &writer).await;
+    assert_eq!(problem(&r, 403)["errorCode"], "other_account");
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/api-keys/{other_id}"),
+            Some(&writer),
+            None,
+        )
+        .await;
+    problem(&r, 403);
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/api-keys/{other_id}/regenerate"),
+            Some(&writer),
+            None,
+        )
+        .await;
+    problem(&r, 403);
+    let r = s.get("/api-keys?account_id=acc_2", &writer).await;
+    problem(&r, 403);
+    let mut with_account = create.clone();
+    with_account["account_id"] = json!("acc_2");
+    problem(
+        &s.post("/api-keys", &writer, with_account.clone()).await,
+        403,
+    );
+    let r = s.get("/api-keys", &writer).await;
+    let mine = r.json();
+    assert!(
+        mine["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["account_id"] == "acc_1")
+    );
+
+    // Admin reaches other accounts.
+    let r = s.get(&format!("/api-keys/{other_id}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = s.get("/api-keys?account_id=acc_2", &admin).await;
+    assert_eq!(r.json()["data"][0]["id"], other_id.as_str());
+    let (new_id, _) = s.create(&admin, with_account).await;
+    assert_eq!(
+        s.kw.get(&new_id.parse().unwrap()).unwrap().account.as_str(),
+        "acc_2"
+    );
+
+    // whoami: any valid key, its own record.
+    let r = s.get("/whoami", &restricted).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["type"], "restricted");
+    problem(&s.call(Method::GET, "/whoami", None, None).await, 401);
+}
+
+#[tokio::test]
+async fn unknown_ids_routes_and_methods() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let r = s
+        .get("/api-keys/key_0000000000000000000000000", &admin)
+        .await;
+    assert_eq!(problem(&r, 404)["errorCode"], "not_found");
+    problem(&s.get("/api-keys/not-an-id", &admin).await, 404);
+    // A key in the path is never echoed (instance is redacted).
+    let r = s.get(&format!("/api-keys/{admin}"), &admin).await;
+    let v = problem(&r, 404);
+    assert_eq!(v["instance"], "/api-keys/[redacted]");
+    problem(
+        &s.call(
+            Method::PATCH,
+            "/api-keys/key_0000000000000000000000000",
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await,
+        404,
+    );
+    problem(
+        &s.call(
+            Method::DELETE,
+            "/api-keys/key_0000000000000000000000000",
+            Some(&admin),
+            None,
+        )
+        .await,
+        404,
+    );
+    problem(
+        &s.call(
+            Method::POST,
+            "/api-keys/key_0000000000000000000000000/regenerate",
+            Some(&admin),
+            None,
+        )
+        .await,
+        404,
+    );
+    problem(&s.get("/nowhere", &admin).await, 404);
+    let r = s.call(Method::PUT, "/api-keys", Some(&admin), None).await;
+    problem(&r, 405);
+    assert!(r.headers.get("allow").is_some());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_and_changes_nothing() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (id, key) = s
+        .create(&admin, json!({"name": "Keep", "type": "secret", "environment": "test", "permissions": ["a:b"]}))
+        .await;
+    let before = s.snapshot();
+
+    // 400: not JSON.
+    for body in ["{", "not json", "{\"name\": }", "\u{0}"] {
+        let r = s
+            .raw(
+                Method::POST,
+                "/api-keys",
+                &[("x-api-key", admin.as_str())],
+                body.as_bytes().to_vec(),
+            )
+            .await;
+        assert_eq!(problem(&r, 400)["errorCode"], "invalid_json");
+    }
+    let r = s
+        .raw(
+            Method::PATCH,
+            &format!("/api-keys/{id}"),
+            &[("x-api-key", admin.as_str())],
+            b"[1,".to_vec(),
+        )
+        .await;
+    problem(&r, 400);
+
+    // 413: body over 64 KiB.
+    let huge = json!({"name": "x".repeat(70 * 1024), "type": "secret", "environment": "test", "permissions": []});
+    let r = s.post("/api-keys", &admin, huge).await;
+    assert_eq!(problem(&r, 413)["errorCode"], "payload_too_large");
+
+    // 422: validation, with every invalid field named.
+    let base = json!({"name": "ok", "type": "secret", "environment": "test", "permissions": []});
+    let cases: Vec<(Value, &[&str])> = vec![
+        (json!({"name": ""}), &["name"]),
+        (json!({"name": "   "}), &["name"]),
+        (json!({"name": "a".repeat(101)}), &["name"]),
+        (json!({"name": "line\nbreak"}), &["name"]),
+        (
+            json!({"type": "restricted", "permissions": []}),
+            &["permissions"],
+        ),
+        (json!({"type": "admin"}), &["type"]),
+        (json!({"type": 3}), &["type"]),
+        (json!({"environment": "Prod!"}), &["environment"]),
+        (json!({"environment": "prod"}), &["environment"]),
+        (json!({"environment": "x".repeat(17)}), &["environment"]),
+        (json!({"permissions": ["Bad Perm", 7]}), &["permissions[1]"]),
+        (
+            json!({"permissions": ["Bad Perm", "ok:ok"]}),
+            &["permissions[0]"],
+        ),
+        (json!({"permissions": "a:b"}), &["permissions"]),
+        (json!({"expires_at": "yesterday"}), &["expires_at"]),
+        (
+            json!({"expires_at": "2001-01-01T00:00:00Z"}),
+            &["expires_at"],
+        ),
+        (json!({"meta": {"k": 1}}), &["meta.k"]),
+        (json!({"meta": {"": "v"}}), &["meta"]),
+        (json!({"account_id": "has space"}), &["account_id"]),
+        (json!({"surprise": true}), &["surprise"]),
+        (
+            json!({"name": "", "type": "nope", "environment": "!"}),
+            &["name", "type", "environment"],
+        ),
+    ];
+    for (patch, expected) in cases {
+        let mut body = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = s.post("/api-keys", &admin, body.clone()).await;
+        let v = problem(&r, 422);
+        assert_eq!(invalid_names(&v), set(expected), "{body}: {v}");
+    }
+    for missing in ["name", "type", "environment", "permissions"] {
+        let mut body = base.clone();
+        body.as_object_mut().unwrap().remove(missing);
+        let v = problem(&s.post("/api-keys", &admin, body).await, 422);
+        assert_eq!(invalid_names(&v), set(&[missing]));
+    }
+    let v = problem(&s.post("/api-keys", &admin, json!([1, 2])).await, 422);
+    assert_eq!(invalid_names(&v), set(&["body"]));
+
+    // A value that could be a key is never echoed.
+    let mut body = base.clone();
+    body["name"] = json!(format!("see {key}"));
+    body["type"] = json!(key);
+    let r = s.post("/api-keys", &admin, body).await;
+    let v = problem(&r, 422);
+    assert!(
+        v["invalidFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["value"] != json!(key))
+    );
+
+    // PATCH, regenerate and the environment endpoints validate too.
+    let path = format!("/api-keys/{id}");
+    let patch = |body: Value| s.call(Method::PATCH, &path, Some(&admin), Some(body));
+    problem(&patch(json!({"name": ""})).await, 422);
+    problem(&patch(json!({"name": "a".repeat(101)})).await, 422);
+    problem(&patch(json!({"enabled": "yes"})).await, 422);
+    problem(&patch(json!({"type": "restricted"})).await, 422);
+    problem(&patch(json!({"expires_at": 5})).await, 422);
+    let regen_path = format!("/api-keys/{id}/regenerate");
+    let regen = |body: Value| s.call(Method::POST, &regen_path, Some(&admin), Some(body));
+    problem(&regen(json!({"grace_period_seconds": -1})).await, 422);
+    problem(&regen(json!({"grace_period_seconds": "1h"})).await, 422);
+    problem(
+        &regen(json!({"activation_delay_seconds": u64::MAX})).await,
+        422,
+    );
+    problem(&regen(json!({"other": 1})).await, 422);
+    problem(&s.post("/apikeys/regenerate", &admin, json!({})).await, 422);
+    problem(
+        &s.post(
+            "/apikeys/regenerate",
+            &admin,
+            json!({"environment": "NOPE"}),
+        )
+        .await,
+        422,
+    );
+    problem(
+        &s.post("/apikeys/regenerate", &admin, json!({"environment": 1}))
+            .await,
+        422,
+    );
+    problem(
+        &s.post(
+            "/auth/apikeys/regenerate",
+            &admin,
+            json!({"Environment": "Bad Env"}),
+        )
+        .await,
+        422,
+    );
+    problem(
+        &s.post("/auth/apikeys/regenerate/BAD", &admin, json!({}))
+            .await,
+        422,
+    );
+    problem(&s.get("/api-keys?limit=0", &admin).await, 422);
+    problem(&s.get("/api-keys?limit=many", &admin).await, 422);
+    problem(&s.get("/api-keys?type=admin", &admin).await, 422);
+    problem(&s.get("/api-keys?environment=NOPE", &admin).await, 422);
+    problem(&s.get("/api-keys?starting_after=zzz", &admin).await, 422);
+    let restricted = s
+        .create(&admin, json!({"name": "R", "type": "restricted", "environment": "test", "permissions": ["a:b"]}))
+        .await;
+    let before = {
+        let mut b = before;
+        b.push(Credential::clone(
+            &s.kw.get(&restricted.0.parse().unwrap()).unwrap(),
+        ));
+        b.sort_by(|a, b| a.id.cmp(&b.id));
+        b
+    };
+    let r = s
+        .call(
+            Method::PATCH,
+            &format!("/api-keys/{}", restricted.0),
+            Some(&admin),
+            Some(json!({"permissions": []})),
+        )
+        .await;
+    assert_eq!(invalid_names(&problem(&r, 422)), set(&["permissions"]));
+    // Unauthenticated bad input is a 401, whatever the body.
+    problem(
+        &s.call(Method::POST, "/api-keys", None, Some(json!({"name": ""})))
+            .await,
+        401,
+    );
+
+    assert_eq!(s.snapshot(), before, "bad input changed stored state");
+    assert!(s.kw.verify(&key).is_ok());
+}
+
+#[tokio::test]
+async fn regenerate_by_id_has_exactly_the_documented_fields() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (id, old) = s
+        .create(&admin, json!({"name": "Test Application", "type": "publishable", "environment": "production", "permissions": ["business:read"]}))
+        .await;
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/api-keys/{id}/regenerate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.content_type, "application/json");
+    let v = r.json();
+    assert_eq!(
+        keys_of(&v),
+        set(&[
+            "id",
+            "account_id",
+            "environment",
+            "key",
+            "type",
+            "created_at",
+            "modified_at",
+            "name",
+            "permissions"
+        ])
+    );
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["account_id"], "acc_admin");
+    assert_eq!(v["environment"], "production");
+    assert_eq!(v["type"], "publishable");
+    assert_eq!(v["name"], "Test Application");
+    assert_eq!(v["permissions"], json!(["business:read"]));
+    for t in ["created_at", "modified_at"] {
+        let text = v[t].as_str().unwrap();
+        assert!(
+            text.parse::<keyward::core::Timestamp>().is_ok() && text.ends_with('Z'),
+            "{text}"
+        );
+    }
+    let new = v["key"].as_str().unwrap().to_owned();
+    s.remember(&new);
+    assert!(new.starts_with("pk_prod_"));
+    assert_ne!(new, old);
+    // Both work during the grace period; same id.
+    assert_eq!(s.kw.verify(&new).unwrap().id().as_str(), id);
+    assert_eq!(s.kw.verify(&old).unwrap().id().as_str(), id);
+
+    // With a zero grace period the previous key stops at once.
+    let r = s
+        .post(
+            &format!("/api-keys/{id}/regenerate"),
+            &admin,
+            json!({"grace_period_seconds": 0}),
+        )
+        .await;
+    let newer = r.json()["key"].as_str().unwrap().to_owned();
+    s.remember(&newer);
+    assert!(s.kw.verify(&new).is_err());
+    assert!(s.kw.verify(&newer).is_ok());
+    // An activation delay makes the new key wait.
+    let r = s
+        .post(
+            &format!("/api-keys/{id}/regenerate"),
+            &admin,
+            json!({"activation_delay_seconds": 3600}),
+        )
+        .await;
+    let pending = r.json()["key"].as_str().unwrap().to_owned();
+    s.remember(&pending);
+    assert_eq!(s.kw.verify(&pending).unwrap_err().code(), "not_yet_active");
+    assert!(s.kw.verify(&newer).is_ok());
+}
+
+#[tokio::test]
+async fn regenerate_by_environment() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let before = s.snapshot().len();
+    let r = s
+        .post(
+            "/apikeys/regenerate",
+            &admin,
+            json!({"environment": "staging"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(keys_of(&v), set(&["key"]));
+    let first = v["key"].as_str().unwrap().to_owned();
+    s.remember(&first);
+    let who = s.kw.verify(&first).unwrap();
+    assert_eq!(who.environment().as_str(), "staging");
+    assert_eq!(who.key_type(), KeyType::Secret);
+    assert_eq!(who.credential().name.as_str(), "staging");
+    assert_eq!(who.account().as_str(), "acc_admin");
+    assert_eq!(
+        who.permissions(),
+        &PermissionSet::parse(ADMIN_PERMS).unwrap()
+    );
+    assert_eq!(s.snapshot().len(), before + 1);
+
+    // Again: the same key is regenerated (same id), the previous one in its grace period.
+    let r = s
+        .post(
+            "/apikeys/regenerate",
+            &admin,
+            json!({"environment": "staging"}),
+        )
+        .await;
+    let second = r.json()["key"].as_str().unwrap().to_owned();
+    s.remember(&second);
+    assert_eq!(s.kw.verify(&second).unwrap().id(), who.id());
+    assert!(s.kw.verify(&first).is_ok());
+    assert_eq!(s.snapshot().len(), before + 1);
+
+    // ServiceStack shape: every key of the account in the caller's environment.
+    let (_, other) = s.issue("acc_admin", KeyType::Publishable, "production", &[]);
+    s.issue("acc_other", KeyType::Secret, "production", &[]);
+    let r = s
+        .call(Method::POST, "/auth/apikeys/regenerate", Some(&admin), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(keys_of(&v), set(&["Results", "Meta", "ResponseStatus"]));
+    assert_eq!(v["Meta"], json!({}));
+    assert_eq!(v["ResponseStatus"], json!({}));
+    let results = v["Results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{v}");
+    let mut types = BTreeSet::new();
+    for item in results {
+        assert_eq!(
+            keys_of(item),
+            set(&["Key", "KeyType", "ExpiryDate", "Meta"])
+        );
+        let k = item["Key"].as_str().unwrap().to_owned();
+        s.remember(&k);
+        let who = s.kw.verify(&k).unwrap();
+        assert_eq!(who.account().as_str(), "acc_admin");
+        assert_eq!(who.environment().as_str(), "production");
+        types.insert(item["KeyType"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(types, set(&["publishable", "secret"]));
+    // The old keys still work in their grace period.
+    assert!(s.kw.verify(&other).is_ok());
+
+    // The path names the environment.
+    let r = s
+        .post("/auth/apikeys/regenerate/staging", &admin, json!({}))
+        .await;
+    let v = r.json();
+    let results = v["Results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "{v}");
+    s.remember(results[0]["Key"].as_str().unwrap());
+    assert_eq!(results[0]["KeyType"], "secret");
+    assert_eq!(results[0]["ExpiryDate"], Value::Null);
+    // And so can the body.
+    let r = s
+        .post(
+            "/auth/apikeys/regenerate",
+            &admin,
+            json!({"Environment": "nothing"}),
+        )
+        .await;
+    assert_eq!(r.json()["Results"], json!([]));
+}
+
+#[tokio::test]
+async fn verify_endpoint_answers_for_any_account() {
+    let s = Server::start().await;
+    let (_, gateway) = s.issue(
+        "acc_gw",
+        KeyType::Restricted,
+        "production",
+        &["api-key:verify"],
+    );
+    let (id, key) = s.issue("acc_9", KeyType::Secret, "test", &["payment:read"]);
+    let r = s.post("/verify", &gateway, json!({"key": key})).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v = r.json();
+    assert_eq!(
+        keys_of(&v),
+        set(&[
+            "valid",
+            "code",
+            "key_id",
+            "account_id",
+            "environment",
+            "type",
+            "permissions",
+            "meta",
+            "expires_at"
+        ])
+    );
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["code"], "valid");
+    assert_eq!(v["key_id"], id.as_str());
+    assert_eq!(v["account_id"], "acc_9");
+    assert_eq!(v["environment"], "test");
+    assert_eq!(v["type"], "secret");
+    assert_eq!(v["permissions"], json!(["payment:read"]));
+
+    let code = |body: Value| {
+        let s = &s;
+        let gateway = gateway.clone();
+        async move {
+            let r = s.post("/verify", &gateway, body).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            let v = r.json();
+            assert_eq!(v["valid"], v["code"] == "valid");
+            v["code"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        code(json!({"key": key, "environment": "production"})).await,
+        "wrong_environment"
+    );
+    assert_eq!(
+        code(json!({"key": key, "permission": "payment:write"})).await,
+        "missing_permission"
+    );
+    assert_eq!(
+        code(json!({"key": key, "environment": "test", "permission": "payment:read"})).await,
+        "valid"
+    );
+    assert_eq!(code(json!({"key": "sk_prod_short"})).await, "malformed");
+    assert_eq!(code(json!({"key": ""})).await, "malformed");
+    s.kw.revoke(&id.parse().unwrap()).unwrap();
+    assert_eq!(code(json!({"key": key})).await, "revoked");
+
+    // The presented key is never echoed, even when the request is invalid.
+    let r = s
+        .post(
+            "/verify",
+            &gateway,
+            json!({"key": key, "environment": "BAD!"}),
+        )
+        .await;
+    let v = problem(&r, 422);
+    assert_eq!(invalid_names(&v), set(&["environment"]));
+    let r = s
+        .post("/verify", &gateway, json!({"key": key, "permission": "no"}))
+        .await;
+    problem(&r, 422);
+    let r = s.post("/verify", &gateway, json!({"key": [key]})).await;
+    let v = problem(&r, 422);
+    assert_eq!(v["invalidFields"][0]["value"], "[redacted]");
+    problem(&s.post("/verify", &gateway, json!({})).await, 422);
+    problem(
+        &s.post("/verify", &gateway, json!({"key": key, "extra": 1}))
+            .await,
+        422,
+    );
+}
+
+#[tokio::test]
+async fn works_on_the_sled_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start_with(Config::sled(dir.path().join("store"))).await;
+    let admin = s.admin();
+    let (id, _) = s
+        .create(
+            &admin,
+            json!({"name": "On disk", "type": "secret", "environment": "test", "permissions": []}),
+        )
+        .await;
+    let r = s
+        .call(
+            Method::POST,
+            &format!("/api-keys/{id}/regenerate"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.remember(r.json()["key"].as_str().unwrap());
+    assert_eq!(
+        s.get(&format!("/api-keys/{id}"), &admin).await.json()["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let r = s
+        .call(
+            Method::DELETE,
+            &format!("/api-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.json()["status"], "revoked");
+}
+
+#[tokio::test]
+async fn environment_checks_use_the_engine_environments() {
+    // Unknown-but-valid custom environments are accepted everywhere an environment is.
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (_, key) = s
+        .create(
+            &admin,
+            json!({"name": "eu", "type": "secret", "environment": "eu1", "permissions": []}),
+        )
+        .await;
+    assert_eq!(
+        s.kw.verify(&key).unwrap().environment(),
+        &"eu1".parse::<Environment>().unwrap()
+    );
+}

@@ -45,6 +45,19 @@ const MAX_DURATION_SECONDS: u64 = 10 * 365 * 24 * 3600;
 
 // ----- wire types ---------------------------------------------------------------------------
 
+/// A key type.
+#[derive(Debug, ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)] // Documents the accepted values.
+pub(crate) enum KeyTypeName {
+    /// `pk`: safe to embed in client code.
+    Publishable,
+    /// `sk`: full access within its account, server-side only.
+    Secret,
+    /// `rk`: limited to its explicit permissions (at least one).
+    Restricted,
+}
+
 /// An API key as stored (never with its secret).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ApiKey {
@@ -165,15 +178,16 @@ pub(crate) struct ApiKeyList {
 /// `POST /api-keys`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+#[serde(deny_unknown_fields)]
 pub(crate) struct CreateApiKeyRequest {
     /// Name of the API key: non-empty, at most 100 characters.
-    #[schema(example = "Test Application")]
+    #[schema(example = "Test Application", min_length = 1, max_length = 100)]
     name: String,
     /// `publishable`, `secret` or `restricted`.
-    #[schema(rename = "type", example = "secret")]
+    #[schema(rename = "type", value_type = KeyTypeName, example = "secret")]
     key_type: String,
     /// `production`, `test` or a custom name (`[a-z0-9]{1,16}`).
-    #[schema(example = "production")]
+    #[schema(example = "production", pattern = "^(production|test|[a-z0-9]{1,16})$")]
     environment: String,
     /// Permissions; a restricted key needs at least one.
     #[schema(example = json!(["business:read"]))]
@@ -190,8 +204,10 @@ pub(crate) struct CreateApiKeyRequest {
 /// `PATCH /api-keys/{id}`: every field is optional; absent fields are left as they are.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+#[serde(deny_unknown_fields)]
 pub(crate) struct UpdateApiKeyRequest {
     /// New name.
+    #[schema(min_length = 1, max_length = 100)]
     name: Option<String>,
     /// New permissions (replaces the set).
     permissions: Option<Vec<String>>,
@@ -207,19 +223,23 @@ pub(crate) struct UpdateApiKeyRequest {
 /// `POST /api-keys/{id}/regenerate` (optional body).
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+#[serde(deny_unknown_fields)]
 pub(crate) struct RegenerateRequest {
     /// How long the old key keeps working (default: the service's policy, 24 h).
+    #[schema(maximum = 315_360_000)]
     grace_period_seconds: Option<u64>,
     /// How long until the new key works (default: the service's policy).
+    #[schema(maximum = 315_360_000)]
     activation_delay_seconds: Option<u64>,
 }
 
 /// `POST /apikeys/regenerate`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+#[serde(deny_unknown_fields)]
 pub(crate) struct EnvironmentKeyRequest {
     /// Any environment name: `production`, `test` or `[a-z0-9]{1,16}`.
-    #[schema(example = "staging")]
+    #[schema(example = "staging", pattern = "^(production|test|[a-z0-9]{1,16})$")]
     environment: String,
     /// Account; default: the caller's. Another account needs `api-key:admin`.
     account_id: Option<String>,
@@ -237,6 +257,7 @@ pub(crate) struct EnvironmentKey {
 #[allow(non_snake_case, dead_code)] // Documents the body; read field by field.
 pub(crate) struct RegenerateApiKeyRequest {
     /// Environment; default: the calling key's.
+    #[schema(pattern = "^(production|test|[a-z0-9]{1,16})$")]
     Environment: Option<String>,
 }
 
@@ -274,10 +295,12 @@ pub(crate) struct RegenerateApiKeysResponse {
 /// `POST /verify`.
 #[derive(Debug, ToSchema)]
 #[allow(dead_code)] // Documents the body; handlers read it field by field (`Fields`).
+#[serde(deny_unknown_fields)]
 pub(crate) struct VerifyRequest {
     /// The presented API key.
     key: String,
     /// Also require this environment.
+    #[schema(pattern = "^(production|test|[a-z0-9]{1,16})$")]
     environment: Option<String>,
     /// Also require this permission.
     permission: Option<String>,

@@ -124,7 +124,13 @@ impl Fields {
 
     /// Records "is required" for a missing field and passes the value through.
     pub(crate) fn required<T>(&mut self, name: &str, value: Option<T>) -> Option<T> {
-        if value.is_none() && !self.errors.iter().any(|e| e.name == name) {
+        let about = |e: &InvalidField| {
+            e.name == name
+                || e.name
+                    .strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['[', '.']))
+        };
+        if value.is_none() && !self.errors.iter().any(about) {
             self.invalid(name, None, "is required");
         }
         value
