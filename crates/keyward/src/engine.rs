@@ -8,8 +8,8 @@ use keyward_core::{
     Timestamp, random_id,
 };
 use keyward_rotation::{
-    Clock, Due, RegenerateOptions, RotationPolicy, SecretState, apply_due, apply_regenerate, plan,
-    revoke_all, revoke_version, secret_state,
+    Clock, Due, RegenerateOptions, RotationError, RotationPolicy, SecretState, apply_due,
+    apply_regenerate, plan, revoke_all, revoke_version, secret_state,
 };
 use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, SledStore, Store, StoreError};
 
@@ -456,7 +456,22 @@ impl Keyward {
                 None => break,
             }
         }
-        ids.iter().map(|id| self.regenerate(id, options)).collect()
+        // A key revoked, expired or removed since the listing is left alone like those the
+        // listing skipped. Stopping there instead would throw away the new keys already
+        // regenerated in this call: their old secrets would be in grace and the new plaintext
+        // shown to no one.
+        let mut issued = Vec::with_capacity(ids.len());
+        for id in &ids {
+            match self.regenerate(id, options) {
+                Ok(i) => issued.push(i),
+                Err(
+                    EngineError::Rotation(RotationError::Revoked | RotationError::Expired)
+                    | EngineError::NotFound(_),
+                ) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(issued)
     }
 
     /// Revokes every secret of a key, at once.
