@@ -1049,3 +1049,55 @@ async fn environment_checks_use_the_engine_environments() {
         &"eu1".parse::<Environment>().unwrap()
     );
 }
+
+#[tokio::test]
+async fn junk_never_yields_a_server_error() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (id, _) = s.issue("acc_admin", KeyType::Secret, "test", &[]);
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let bodies: Vec<Vec<u8>> = vec![
+        b"null".to_vec(),
+        b"1".to_vec(),
+        b"\"s\"".to_vec(),
+        b"[]".to_vec(),
+        b"{\"name\": null, \"type\": null, \"environment\": null, \"permissions\": null}".to_vec(),
+        b"{\"name\": {}, \"type\": [], \"environment\": 1.5, \"permissions\": [[]], \"meta\": []}"
+            .to_vec(),
+        b"{\"expires_at\": \"9999-12-31T23:59:59.999Z\", \"grace_period_seconds\": 1e300}".to_vec(),
+        b"{\"key\": \"\\u0000\", \"environment\": \"\\ud800\"}".to_vec(),
+        b"{\"name\": \"a\", \"name\": \"b\"}".to_vec(),
+        vec![0xff, 0xfe, 0x00],
+        deep.into_bytes(),
+    ];
+    let paths = [
+        (Method::POST, "/api-keys".to_owned()),
+        (
+            Method::GET,
+            "/api-keys?limit=99999999999999999999&type=%FF".to_owned(),
+        ),
+        (Method::PATCH, format!("/api-keys/{id}")),
+        (Method::POST, format!("/api-keys/{id}/regenerate")),
+        (Method::POST, "/apikeys/regenerate".to_owned()),
+        (Method::POST, "/auth/apikeys/regenerate".to_owned()),
+        (Method::POST, "/auth/apikeys/regenerate/%FF%FE".to_owned()),
+        (Method::POST, "/verify".to_owned()),
+        (Method::GET, "/api-keys/%FF".to_owned()),
+    ];
+    for (method, path) in &paths {
+        for body in &bodies {
+            let r = s
+                .raw(
+                    method.clone(),
+                    path,
+                    &[("x-api-key", admin.as_str())],
+                    body.clone(),
+                )
+                .await;
+            assert!(r.status < 500, "{method} {path}: {} {}", r.status, r.text);
+            if r.status >= 400 {
+                problem(&r, r.status);
+            }
+        }
+    }
+}

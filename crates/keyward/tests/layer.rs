@@ -88,7 +88,9 @@ async fn missing_and_invalid_keys_are_401() {
     let layer = KeywardLayer::new(kw.clone());
     let (s, ct, b) = send(app(layer.clone()), &[]).await;
     problem(s, &ct, &b, StatusCode::UNAUTHORIZED, "missing_api_key");
-    for bad in ["", "sk_prod_nope", "Bearer", &format!("{key}x")] {
+    let (s, ct, b) = send(app(layer.clone()), &[("x-api-key", "  ")]).await;
+    problem(s, &ct, &b, StatusCode::UNAUTHORIZED, "missing_api_key");
+    for bad in ["sk_prod_nope", "Bearer", &format!("{key}x")] {
         let (s, ct, b) = send(app(layer.clone()), &[("x-api-key", bad)]).await;
         problem(s, &ct, &b, StatusCode::UNAUTHORIZED, "invalid_api_key");
         assert!(!b.contains(&key));

@@ -9,19 +9,25 @@ use crate::{Keyward, Verified};
 /// The default header: `X-API-KEY`.
 pub(crate) const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 
-/// The key presented in `header`, else in `Authorization: Bearer <key>`. `None`: no key at all.
-/// A header value that is not visible ASCII reads as an empty (invalid) key.
+/// The key presented in `header`, else in `Authorization: Bearer <key>`. `None`: no key at all
+/// (an empty header counts as none). A header value that is not visible ASCII reads as an
+/// invalid key.
 pub(crate) fn presented_key<'h>(
     headers: &'h HeaderMap,
     header_name: &HeaderName,
 ) -> Option<&'h str> {
     if let Some(v) = headers.get(header_name) {
-        return Some(v.to_str().map(str::trim).unwrap_or(""));
+        match v.to_str().map(str::trim) {
+            Ok("") => {}
+            Ok(key) => return Some(key),
+            Err(_) => return Some("\u{fffd}"),
+        }
     }
     let auth = headers.get(header::AUTHORIZATION)?;
     let auth = auth.to_str().unwrap_or("");
     let (scheme, token) = auth.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// The management permissions.
