@@ -30,7 +30,7 @@ use output::{credential_json, credential_rows, credential_table, print, print_js
 
 /// Issue, verify, regenerate and revoke API keys; serve the management API.
 #[derive(Debug, Parser)]
-#[command(name = "keyward", version, about, max_term_width = 100)]
+#[command(name = "keyward", version, max_term_width = 100)]
 struct Cli {
     /// Data directory: the sled store (`DIR/store`) and the pepper (`DIR/pepper`).
     #[arg(
