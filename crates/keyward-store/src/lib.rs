@@ -2,6 +2,10 @@
 //! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
 //! that verification never waits on disk.
 //!
+//! The `conformance` feature adds the `conformance` module: the test suite every backend
+//! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
+//! durability promise and the hot index.
+//!
 //! ```
 //! use keyward_store::{IndexedStore, MemoryStore};
 //! let store = IndexedStore::open(Box::new(MemoryStore::new())).unwrap();
