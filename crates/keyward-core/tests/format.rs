@@ -555,6 +555,20 @@ fn scanner_regex_matches_keys_and_their_confirmation_is_offline() {
     for m in found {
         assert!(parse_any(m).is_ok());
     }
+    // `_` is a word character, so a word glued on with `_` reads as a namespace: the full
+    // match fails the checksum, and the scanner retries from the type prefix (see
+    // docs/key-format.md).
+    let glued = format!("token_{plain}");
+    let m = re.find(&glued).unwrap().as_str();
+    assert_eq!(m, glued);
+    assert_eq!(parse_any(m).unwrap_err(), FormatError::BadChecksum);
+    let retry = &m[m.find('_').unwrap() + 1..];
+    assert_eq!(retry, plain);
+    assert!(parse_any(retry).is_ok());
+    // Documented limitation of `\b`: glued after `WORD_` that cannot be a namespace, or
+    // followed by `_`, a key is not matched at all.
+    assert!(!re.is_match(&format!("MY_TOKEN_{plain}")));
+    assert!(!re.is_match(&format!("{plain}_old")));
     // A forged key with the right shape matches the regex but fails the offline check.
     let forged = format!("sk_prod_{}", "A".repeat(BODY_LEN));
     assert!(re.is_match(&forged));
