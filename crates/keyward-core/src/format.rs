@@ -188,8 +188,10 @@ pub struct Environments {
 }
 
 impl Environments {
-    /// Maps a custom environment `name` to `tag`. Refuses invalid names or tags, the built-in
-    /// environments, and a tag already in use.
+    /// Maps a custom environment `name` to `tag`. Refuses an invalid name
+    /// ([`ModelError::InvalidEnvironment`]); the built-in environments, an invalid tag, the
+    /// reserved tags `prod`, `test` and `production`, and a tag already in use
+    /// ([`ModelError::InvalidEnvironmentTag`]).
     pub fn insert(&mut self, name: &str, tag: &str) -> Result<(), ModelError> {
         let env: Environment = name.parse()?;
         if !matches!(env, Environment::Custom(_)) {

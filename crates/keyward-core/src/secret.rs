@@ -4,7 +4,7 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::format::{BODY_LEN, parse_any};
 
@@ -80,15 +80,14 @@ impl Pepper {
         if b.len() != 64 {
             return None;
         }
-        let mut out = [0u8; 32];
+        // Zeroized on every return, including the early ones on a bad digit.
+        let mut out = Zeroizing::new([0u8; 32]);
         for (i, pair) in b.chunks_exact(2).enumerate() {
             let hi = char::from(pair[0]).to_digit(16)?;
             let lo = char::from(pair[1]).to_digit(16)?;
             out[i] = u8::try_from(hi * 16 + lo).ok()?;
         }
-        let p = Self::from_bytes(out);
-        out.zeroize();
-        Some(p)
+        Some(Self::from_bytes(*out))
     }
 
     /// The keyed digest (blake3 keyed hash) of a key's digest input
