@@ -20,6 +20,9 @@ use crate::verify::{Verified, VerifyError};
 /// How often a write retries after losing a conditional-write race.
 const MAX_RETRIES: usize = 16;
 
+/// Stripes of the per-credential write turn taken by [`Keyward::modify`].
+const WRITE_STRIPES: usize = 64;
+
 /// What to issue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewKey {
@@ -124,6 +127,8 @@ struct Inner {
     permission_policy: PermissionPolicy,
     clock: Arc<dyn Clock>,
     startup_errors: Vec<StoreError>,
+    /// Writers of one credential in this process take turns (striped by id).
+    write_turns: Box<[parking_lot::Mutex<()>]>,
 }
 
 /// The engine. `Send + Sync`; clone it to share (clones share one store and index).
@@ -167,6 +172,9 @@ impl Keyward {
                 permission_policy: config.permission_policy,
                 clock: config.clock,
                 startup_errors,
+                write_turns: (0..WRITE_STRIPES)
+                    .map(|_| parking_lot::Mutex::new(()))
+                    .collect(),
             }),
         })
     }
@@ -375,6 +383,12 @@ impl Keyward {
         id: &CredentialId,
         mut change: impl FnMut(&mut Credential, Timestamp) -> Result<T, EngineError>,
     ) -> Result<(Arc<Credential>, T), EngineError> {
+        // Writers of one credential in this process take turns. Without that, the writer that
+        // just won is already re-reading while the loser only learns that it lost, so a loser
+        // could lose MAX_RETRIES times in a row and give up with `Contended` even with two
+        // writers. The conditional write and the retries remain for writers in other
+        // processes (shared backends).
+        let _turn = self.write_turn(id).lock();
         for _ in 0..MAX_RETRIES {
             let current = self
                 .inner
@@ -397,6 +411,14 @@ impl Keyward {
             }
         }
         Err(EngineError::Contended(id.clone()))
+    }
+
+    fn write_turn(&self, id: &CredentialId) -> &parking_lot::Mutex<()> {
+        // Ids are random base62: folding the bytes spreads them evenly.
+        let h = id.as_str().bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
+        &self.inner.write_turns[h % self.inner.write_turns.len()]
     }
 
     /// Regenerates (rotates) a key: same credential id, a new secret, the old one usable for
