@@ -104,6 +104,34 @@ pub struct Issued {
     pub key: PlaintextKey,
 }
 
+/// [`Keyward::regenerate_environment`] failed partway. The keys regenerated before the failure
+/// are durably rotated (their old secrets are in grace), so their new plaintexts are handed back
+/// here instead of being lost.
+#[derive(Debug)]
+pub struct PartialRegeneration {
+    /// Keys regenerated before the failure (possibly none).
+    pub issued: Vec<Issued>,
+    /// What failed.
+    pub error: EngineError,
+}
+
+impl std::fmt::Display for PartialRegeneration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (after regenerating {} key(s))",
+            self.error,
+            self.issued.len()
+        )
+    }
+}
+
+impl std::error::Error for PartialRegeneration {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
 /// What [`Keyward::sweep`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SweepReport {
@@ -456,7 +484,7 @@ impl Keyward {
         account: &AccountId,
         environment: &Environment,
         options: RegenerateOptions,
-    ) -> Result<Vec<Issued>, EngineError> {
+    ) -> Result<Vec<Issued>, PartialRegeneration> {
         let now = self.now();
         let mut ids = Vec::new();
         let mut query = ListQuery {
@@ -466,7 +494,14 @@ impl Keyward {
             ..ListQuery::default()
         };
         loop {
-            let page = self.inner.store.list(&query)?;
+            let page = self
+                .inner
+                .store
+                .list(&query)
+                .map_err(|e| PartialRegeneration {
+                    issued: Vec::new(),
+                    error: e.into(),
+                })?;
             ids.extend(
                 page.items
                     .iter()
@@ -490,7 +525,8 @@ impl Keyward {
                     EngineError::Rotation(RotationError::Revoked | RotationError::Expired)
                     | EngineError::NotFound(_),
                 ) => {}
-                Err(e) => return Err(e),
+                // Keys already regenerated are durably rotated: hand them back with the error.
+                Err(error) => return Err(PartialRegeneration { issued, error }),
             }
         }
         Ok(issued)

@@ -30,7 +30,7 @@ mod verify;
 pub mod http;
 
 pub use config::{Backend, Config};
-pub use engine::{Issued, KeyUpdate, Keyward, NewKey, SweepReport};
+pub use engine::{Issued, KeyUpdate, Keyward, NewKey, PartialRegeneration, SweepReport};
 pub use error::EngineError;
 pub use verify::{Verified, VerifyError};
 

@@ -879,3 +879,86 @@ fn sled_keys_survive_a_reopen_with_their_lifecycle_state() {
     assert_eq!(version_of(&kw, &k1), Err(VerifyError::Expired));
     assert_eq!(version_of(&kw, &k2), Ok(2));
 }
+
+// ----- a store failure partway through regenerate_environment -------------------------------
+
+/// A store whose writes start failing once `writes_left` reaches zero.
+struct FailingWrites {
+    inner: MemoryStore,
+    writes_left: Arc<AtomicI64>,
+}
+
+impl Store for FailingWrites {
+    fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
+        self.inner.get(id)
+    }
+    fn find_by_lookup(&self, lookup: &LookupTag) -> Result<Option<Credential>, StoreError> {
+        self.inner.find_by_lookup(lookup)
+    }
+    fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+        self.inner.list(query)
+    }
+    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
+        if self.writes_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+            return Err(StoreError::Backend {
+                message: "disk full".into(),
+            });
+        }
+        self.inner.put(cred)
+    }
+    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
+        self.inner.delete(id, revision)
+    }
+    fn scan(
+        &self,
+        visit: &mut dyn FnMut(Result<Credential, StoreError>),
+    ) -> Result<(), StoreError> {
+        self.inner.scan(visit)
+    }
+}
+
+#[test]
+fn regenerate_environment_failing_partway_hands_back_the_keys_already_rotated() {
+    let writes_left = Arc::new(AtomicI64::new(i64::MAX));
+    let kw = Keyward::open(Config::new(Backend::Custom(Box::new(FailingWrites {
+        inner: MemoryStore::new(),
+        writes_left: writes_left.clone(),
+    }))))
+    .unwrap();
+    let old: Vec<String> = (0..3)
+        .map(|_| {
+            kw.issue(key("acc_p", Environment::Production))
+                .unwrap()
+                .key
+                .expose_secret()
+                .to_owned()
+        })
+        .collect();
+    // One more write succeeds, then the disk is "full".
+    writes_left.store(1, Ordering::SeqCst);
+    let partial = kw
+        .regenerate_environment(
+            &account("acc_p"),
+            &Environment::Production,
+            RegenerateOptions::default(),
+        )
+        .unwrap_err();
+    assert_eq!(
+        partial.issued.len(),
+        1,
+        "exactly one key was rotated before the failure"
+    );
+    assert!(matches!(
+        partial.error,
+        EngineError::Store(StoreError::Backend { .. })
+    ));
+    // The rotated key's new secret works, and every old key still works (in grace or untouched).
+    let new = partial.issued[0].key.expose_secret();
+    assert_eq!(
+        kw.verify(new).unwrap().id(),
+        &partial.issued[0].credential.id
+    );
+    for k in &old {
+        assert!(kw.verify(k).is_ok());
+    }
+}

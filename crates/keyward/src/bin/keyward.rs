@@ -270,7 +270,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::RegenerateEnv { account, env } => {
             let kw = open(data)?;
-            let issued = kw.regenerate_environment(&account, &env, RegenerateOptions::default())?;
+            // Keys regenerated before a failure are durably rotated: show them, then fail.
+            let (issued, failure) =
+                match kw.regenerate_environment(&account, &env, RegenerateOptions::default()) {
+                    Ok(issued) => (issued, None),
+                    Err(partial) => (partial.issued, Some(partial.error)),
+                };
+            if let (true, Some(e)) = (issued.is_empty(), &failure) {
+                return Err(Failure(e.to_string()));
+            }
             let now = kw.now();
             if json {
                 let keys: Vec<_> = issued
@@ -303,6 +311,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 eprintln!("note: {account} has no live keys in {env}; nothing was regenerated");
             } else {
                 warn_once(issued.len());
+            }
+            if let Some(e) = failure {
+                return Err(Failure(format!("{e} (the keys above were regenerated)")));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -276,9 +276,18 @@ pub(crate) struct UserApiKey {
     Meta: BTreeMap<String, String>,
 }
 
-/// ServiceStack's `ResponseStatus`; empty on success.
+/// ServiceStack's `ResponseStatus`: empty on success; `ErrorCode` and `Message` when the call
+/// failed after regenerating some keys (those keys are still in `Results`).
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ResponseStatus {}
+#[allow(non_snake_case)]
+pub(crate) struct ResponseStatus {
+    /// `PartialFailure` when some keys could not be regenerated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ErrorCode: Option<String>,
+    /// What failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    Message: Option<String>,
+}
 
 /// The answer to `POST /auth/apikeys/regenerate[/{environment}]`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -1032,10 +1041,30 @@ async fn regenerate_all(
     };
     let account = caller.account().clone();
     let kw = st.kw.clone();
-    let issued = blocking(move || {
+    let outcome = tokio::task::spawn_blocking(move || {
         kw.regenerate_environment(&account, &environment, RegenerateOptions::default())
     })
-    .await?;
+    .await
+    .map_err(|_| Problem::internal())?;
+    // Keys regenerated before a failure are durably rotated: return them with the error rather
+    // than lose their new plaintexts.
+    let (issued, status) = match outcome {
+        Ok(issued) => (
+            issued,
+            ResponseStatus {
+                ErrorCode: None,
+                Message: None,
+            },
+        ),
+        Err(partial) if partial.issued.is_empty() => return Err(engine_problem(partial.error)),
+        Err(partial) => (
+            partial.issued,
+            ResponseStatus {
+                ErrorCode: Some("PartialFailure".to_owned()),
+                Message: Some(partial.error.to_string()),
+            },
+        ),
+    };
     let results = issued
         .iter()
         .map(|i| UserApiKey {
@@ -1050,7 +1079,7 @@ async fn regenerate_all(
         &RegenerateApiKeysResponse {
             Results: results,
             Meta: BTreeMap::new(),
-            ResponseStatus: ResponseStatus {},
+            ResponseStatus: status,
         },
     ))
 }
