@@ -2,7 +2,7 @@
 //! `payment:read`; the handler sees who is calling.
 //!
 //! ```text
-//! cargo run -p keyward --example gateway
+//! cargo run -p keyward --features http --example gateway
 //! curl -H "X-API-KEY: <printed key>" http://127.0.0.1:3000/v1/payments
 //! ```
 #![allow(clippy::print_stdout)]
