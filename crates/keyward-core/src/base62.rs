@@ -26,7 +26,8 @@ pub(crate) fn encode_u32_6(mut v: u32) -> [u8; 6] {
 }
 
 /// Decodes 6 base62 digits; `None` if a digit is invalid or the value exceeds `u32::MAX`.
-#[inline]
+/// (The parser compares encodings instead, see `parse_any`; this is the tests' reference.)
+#[cfg(test)]
 pub(crate) fn decode_u32_6(s: &[u8]) -> Option<u32> {
     if s.len() != 6 {
         return None;

@@ -429,23 +429,26 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, FormatError> {
     if b.len() > MAX_KEY_LEN {
         return Err(FormatError::TooLong);
     }
-    if !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') {
-        return Err(FormatError::InvalidCharacter);
-    }
-    // Body: after the last '_'.
-    let last = b
-        .iter()
-        .rposition(|&c| c == b'_')
-        .ok_or(FormatError::BadStructure)?;
-    if b.len() - last - 1 != BODY_LEN {
-        return Err(FormatError::BadBodyLength);
-    }
+    // Body: after the last '_'. In a well-formed key that `_` is BODY_LEN + 1 bytes from the end,
+    // the body is all base62 and the head only key characters: then every character is valid
+    // and that `_` is the last one. Anything else is an error, which the general checks name
+    // (an invalid character anywhere first).
+    let last = match b.len().checked_sub(BODY_LEN + 1) {
+        Some(i) if b[i] == b'_' && all_base62(&b[i + 1..]) && all_key_chars(&b[..i]) => i,
+        _ => {
+            return Err(if all_key_chars(b) {
+                body_error(b)
+            } else {
+                FormatError::InvalidCharacter
+            });
+        }
+    };
     let head = &key[..last];
     // head is `[ns_]tt_env`: two or three non-empty segments.
-    let env_sep = head.rfind('_').ok_or(FormatError::BadStructure)?;
+    let env_sep = rfind_underscore(head.as_bytes()).ok_or(FormatError::BadStructure)?;
     let env = &head[env_sep + 1..];
     let rest = &head[..env_sep];
-    let (ns, tt, type_start) = match rest.rfind('_') {
+    let (ns, tt, type_start) = match rfind_underscore(rest.as_bytes()) {
         Some(i) => (Some(&rest[..i]), &rest[i + 1..], i + 1),
         None => (None, rest, 0),
     };
@@ -470,18 +473,288 @@ pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, FormatError> {
     } else {
         FormatError::UnknownType
     })?;
+    // Six base62 digits of a value ≤ u32::MAX are the canonical encoding of that value, so
+    // comparing the encoded CRC with the digits is the same test as decoding them and comparing
+    // values (an invalid or out-of-range digit string never equals an encoding).
     let sum_at = b.len() - CHECKSUM_LEN;
-    let expected = base62::decode_u32_6(&b[sum_at..]).ok_or(FormatError::BadChecksum)?;
-    if crc32fast::hash(&b[..sum_at]) != expected {
+    if checksum(&b[..sum_at]) != b[sum_at..] {
         return Err(FormatError::BadChecksum);
     }
-    let lookup =
-        LookupTag::new(&b[last + 1..last + 1 + LOOKUP_LEN]).ok_or(FormatError::BadStructure)?;
+    // The body was checked to be base62 above.
+    let mut tag = [0u8; LOOKUP_LEN];
+    tag.copy_from_slice(&b[last + 1..last + 1 + LOOKUP_LEN]);
     Ok(ParsedKey {
         raw: key,
         type_start,
         key_type,
         env_start: env_sep + 1,
-        lookup,
+        lookup: LookupTag(tag),
     })
+}
+
+/// Whether `c` is `[0-9A-Za-z]`. Branch-free (`c | 0x20` maps `A-Z` onto `a-z` and nothing else
+/// onto it), so that the loops below vectorise.
+#[inline(always)]
+fn is_base62(c: u8) -> bool {
+    (c.wrapping_sub(b'0') < 10) | ((c | 0x20).wrapping_sub(b'a') < 26)
+}
+
+/// Whether `c` is base62 or `_`.
+#[inline(always)]
+fn is_key_char(c: u8) -> bool {
+    is_base62(c) | (c == b'_')
+}
+
+// Eight bytes at a time (SWAR). For bytes below 0x80, adding `0x80 - lo` to every byte sets
+// its high bit iff the byte is ≥ `lo`, and adding `0x7f - hi` sets it iff the byte is > `hi`;
+// neither sum reaches 0x100, so no carry crosses into the next byte.
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+#[inline(always)]
+const fn splat(b: u8) -> u64 {
+    b as u64 * 0x0101_0101_0101_0101
+}
+
+/// High bit of each byte set iff that byte of `x7` (all bytes < 0x80) is in `lo..=hi`.
+#[inline(always)]
+fn in_range(x7: u64, lo: u8, hi: u8) -> u64 {
+    x7.wrapping_add(splat(0x80 - lo)) & !x7.wrapping_add(splat(0x7f - hi)) & HIGH
+}
+
+/// High bit of each byte set iff that byte of `x` is base62.
+#[inline(always)]
+fn base62_mask(x: u64) -> u64 {
+    let x7 = x & LOW7;
+    (in_range(x7, b'0', b'9') | in_range(x7 | splat(0x20), b'a', b'z')) & !x
+}
+
+/// High bit of each byte set iff that byte of `x` is base62 or `_`.
+#[inline(always)]
+fn key_char_mask(x: u64) -> u64 {
+    base62_mask(x) | (in_range(x & LOW7, b'_', b'_') & !x)
+}
+
+/// Whether every byte passes: eight at a time through `mask`, the last word overlapping the
+/// one before it (the test is idempotent); no early exit. Slices under 8 bytes go through
+/// `scalar`.
+#[inline(always)]
+fn all_bytes(b: &[u8], mask: impl Fn(u64) -> u64, scalar: impl Fn(u8) -> bool) -> bool {
+    if b.len() < 8 {
+        return b.iter().all(|&c| scalar(c));
+    }
+    let word = |i: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[i..i + 8]);
+        u64::from_le_bytes(w)
+    };
+    let mut acc = HIGH;
+    let mut i = 0;
+    while i + 8 <= b.len() {
+        acc &= mask(word(i));
+        i += 8;
+    }
+    if i < b.len() {
+        acc &= mask(word(b.len() - 8));
+    }
+    acc == HIGH
+}
+
+/// Whether every byte is base62 or `_`.
+#[inline]
+fn all_key_chars(b: &[u8]) -> bool {
+    all_bytes(b, key_char_mask, is_key_char)
+}
+
+/// Whether every byte is base62.
+#[inline]
+fn all_base62(b: &[u8]) -> bool {
+    all_bytes(b, base62_mask, is_base62)
+}
+
+/// Position of the last `_` in a short slice.
+#[inline]
+fn rfind_underscore(b: &[u8]) -> Option<usize> {
+    b.iter().rposition(|&c| c == b'_')
+}
+
+/// The error for a key (of valid characters) whose last `_` is not followed by exactly
+/// [`BODY_LEN`] base62 characters.
+#[cold]
+fn body_error(b: &[u8]) -> FormatError {
+    match rfind_underscore(b) {
+        None => FormatError::BadStructure,
+        // The body after the last `_` has no `_` and only valid characters: it is base62, so
+        // it can only be of the wrong length.
+        Some(_) => FormatError::BadBodyLength,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parser as first written (straightforward, slower): the new one must agree with it
+    /// on every input.
+    fn reference(key: &str) -> Result<ParsedKey<'_>, FormatError> {
+        let b = key.as_bytes();
+        if b.is_empty() {
+            return Err(FormatError::Empty);
+        }
+        if b.len() > MAX_KEY_LEN {
+            return Err(FormatError::TooLong);
+        }
+        if !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_') {
+            return Err(FormatError::InvalidCharacter);
+        }
+        let last = b
+            .iter()
+            .rposition(|&c| c == b'_')
+            .ok_or(FormatError::BadStructure)?;
+        if b.len() - last - 1 != BODY_LEN {
+            return Err(FormatError::BadBodyLength);
+        }
+        let head = &key[..last];
+        let env_sep = head.rfind('_').ok_or(FormatError::BadStructure)?;
+        let env = &head[env_sep + 1..];
+        let rest = &head[..env_sep];
+        let (ns, tt, type_start) = match rest.rfind('_') {
+            Some(i) => (Some(&rest[..i]), &rest[i + 1..], i + 1),
+            None => (None, rest, 0),
+        };
+        if let Some(ns) = ns
+            && !valid_tag(ns)
+        {
+            return Err(if ns.contains('_') || ns.is_empty() {
+                FormatError::BadStructure
+            } else {
+                FormatError::WrongNamespace
+            });
+        }
+        if !valid_tag(env) {
+            return Err(if env.is_empty() {
+                FormatError::BadStructure
+            } else {
+                FormatError::UnknownEnvironment
+            });
+        }
+        let key_type = KeyType::from_prefix(tt).ok_or(if tt.is_empty() {
+            FormatError::BadStructure
+        } else {
+            FormatError::UnknownType
+        })?;
+        let sum_at = b.len() - CHECKSUM_LEN;
+        let expected = base62::decode_u32_6(&b[sum_at..]).ok_or(FormatError::BadChecksum)?;
+        if crc32fast::hash(&b[..sum_at]) != expected {
+            return Err(FormatError::BadChecksum);
+        }
+        let lookup =
+            LookupTag::new(&b[last + 1..last + 1 + LOOKUP_LEN]).ok_or(FormatError::BadStructure)?;
+        Ok(ParsedKey {
+            raw: key,
+            type_start,
+            key_type,
+            env_start: env_sep + 1,
+            lookup,
+        })
+    }
+
+    #[test]
+    fn byte_classes_match_std() {
+        for c in 0..=255u8 {
+            assert_eq!(is_base62(c), c.is_ascii_alphanumeric(), "{c}");
+            assert_eq!(
+                is_key_char(c),
+                c.is_ascii_alphanumeric() || c == b'_',
+                "{c}"
+            );
+            // Every byte value at every position of a word, between valid and invalid
+            // neighbours.
+            for fill in [b'a', b'Z', b'_', 0xff, 0x00, b'-'] {
+                for pos in 0..8 {
+                    let mut w = [fill; 8];
+                    w[pos] = c;
+                    let x = u64::from_le_bytes(w);
+                    let lane = 0x80u64 << (pos * 8);
+                    assert_eq!(base62_mask(x) & lane != 0, is_base62(c), "{c} {fill} {pos}");
+                    assert_eq!(
+                        key_char_mask(x) & lane != 0,
+                        is_key_char(c),
+                        "{c} {fill} {pos}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every single-byte substitution, deletion and insertion of valid keys (with and without
+    /// namespace, with the checksum repaired or not), through both parsers.
+    #[test]
+    fn agrees_with_reference_parser() {
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-\xff ";
+        let mut inputs: Vec<Vec<u8>> = Vec::new();
+        for prefix in [
+            "sk_prod_",
+            "acme_rk_test_",
+            "pk_stg_",
+            "a_b_c_d_",
+            "_sk_prod_",
+            "sk__",
+        ] {
+            let mut body: Vec<u8> = prefix.as_bytes().to_vec();
+            for _ in 0..LOOKUP_LEN + SECRET_LEN {
+                body.push(base62::ALPHABET[(next() % 62) as usize]);
+            }
+            let sum = checksum(&body);
+            let mut key = body.clone();
+            key.extend_from_slice(&sum);
+            inputs.push(key.clone());
+            for at in 0..key.len() {
+                for _ in 0..3 {
+                    let c = alphabet[(next() % alphabet.len() as u64) as usize];
+                    let mut k = key.clone();
+                    k[at] = c;
+                    inputs.push(k.clone());
+                    // Repair the checksum so the later checks are reached too.
+                    if k.len() > CHECKSUM_LEN {
+                        let at = k.len() - CHECKSUM_LEN;
+                        let sum = checksum(&k[..at]);
+                        k[at..].copy_from_slice(&sum);
+                        inputs.push(k);
+                    }
+                    let mut k = key.clone();
+                    k.insert(at, c);
+                    inputs.push(k);
+                }
+                let mut k = key.clone();
+                k.remove(at);
+                inputs.push(k);
+            }
+        }
+        inputs.push(Vec::new());
+        inputs.push(vec![b'_'; 56]);
+        inputs.push(vec![b'a'; 56]);
+        inputs.push(vec![b'a'; MAX_KEY_LEN + 1]);
+        // Checksums whose digits decode past u32::MAX or contain invalid digits.
+        let mut k = inputs[0].clone();
+        let at = k.len() - CHECKSUM_LEN;
+        k[at..].copy_from_slice(b"zzzzzz");
+        inputs.push(k);
+        let mut checked = 0;
+        for input in &inputs {
+            let Ok(s) = std::str::from_utf8(input) else {
+                continue;
+            };
+            assert_eq!(parse_any(s), reference(s), "{s:?}");
+            checked += 1;
+        }
+        assert!(checked > 3_000, "{checked}");
+    }
 }

@@ -124,7 +124,16 @@ impl PartialEq for Digest {
     /// Constant-time: does not branch on the bytes.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.0.ct_eq(&other.0).into()
+        // XOR-OR the four words, then one constant-time test of the result: the same guarantee
+        // as `subtle`'s byte-by-byte `[u8]::ct_eq` (no branch on the bytes), in a fraction of
+        // the instructions (that one puts every byte through an optimisation barrier).
+        let word = |d: &[u8; 32], i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&d[i * 8..i * 8 + 8]);
+            u64::from_ne_bytes(w)
+        };
+        let diff = (0..4).fold(0u64, |acc, i| acc | (word(&self.0, i) ^ word(&other.0, i)));
+        diff.ct_eq(&0).into()
     }
 }
 

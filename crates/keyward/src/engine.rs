@@ -331,12 +331,11 @@ impl Keyward {
             .format
             .parse(key)
             .map_err(VerifyError::Malformed)?;
-        let now = self.inner.clock.now();
         self.inner
             .store
             .with_lookup(&parsed.lookup(), |entry| {
                 let entry = entry.ok_or(VerifyError::Unknown)?;
-                self.check_entry(&parsed, entry, now, environment, permission)?;
+                self.check_entry(&parsed, entry, environment, permission)?;
                 Ok(Verified {
                     entry: entry.clone(),
                 })
@@ -349,7 +348,6 @@ impl Keyward {
         &self,
         parsed: &ParsedKey<'_>,
         entry: &keyward_store::HotEntry,
-        now: Timestamp,
         environment: Option<&Environment>,
         permission: Option<&Permission>,
     ) -> Result<(), VerifyError> {
@@ -359,6 +357,9 @@ impl Keyward {
             return Err(VerifyError::Unknown);
         }
         let cred = entry.credential();
+        // The clock is read only once the secret matched: unknown keys and wrong secrets (the
+        // requests an attacker controls) do not pay for it.
+        let now = self.inner.clock.now();
         // Revoked and expired come before disabled: the log must not suggest that enabling
         // the key would make a revoked or expired one work again. Then the activation delay.
         let state = secret_state(secret, cred.expires_at, now);
