@@ -125,28 +125,45 @@ fn tx_owner_holds(records: &TransactionalTree, owner: &[u8], lookup: &LookupTag)
     }
 }
 
+/// How often [`SledStore::open`] tries a held lock, and the pause between tries.
+const LOCK_ATTEMPTS: u32 = 20;
+const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 impl SledStore {
     /// Opens (or creates) a store at `path` (a directory).
     ///
     /// Fails with [`StoreError::InUse`] if another process (or another `SledStore` in this
-    /// one) has it open, and with [`StoreError::UnsupportedFormat`] if a newer keyward wrote
+    /// one) still has it open after about a second, and with [`StoreError::UnsupportedFormat`] if a newer keyward wrote
     /// it; nothing is written to the store in either case.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(CACHE_CAPACITY)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::InUse {
-                        what: path.display().to_string(),
+        // A store just dropped in this process can hold its file lock a moment longer, while
+        // sled's background threads finish their last writes: retry the lock briefly, so that
+        // close-then-reopen works, and answer `InUse` after about a second, never hang.
+        let mut attempts = 0;
+        let db = loop {
+            match sled::Config::new()
+                .path(&path)
+                .cache_capacity(CACHE_CAPACITY)
+                .open()
+            {
+                Ok(db) => break db,
+                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
+                    attempts += 1;
+                    if attempts >= LOCK_ATTEMPTS {
+                        return Err(StoreError::InUse {
+                            what: path.display().to_string(),
+                        });
                     }
+                    std::thread::sleep(LOCK_RETRY_PAUSE);
                 }
-                e => StoreError::Backend {
-                    message: format!("sled: cannot open {}: {e}", path.display()),
-                },
-            })?;
+                Err(e) => {
+                    return Err(StoreError::Backend {
+                        message: format!("sled: cannot open {}: {e}", path.display()),
+                    });
+                }
+            }
+        };
         let meta = db
             .open_tree(META_TREE)
             .map_err(|e| sled_err("opening the meta tree", e))?;
