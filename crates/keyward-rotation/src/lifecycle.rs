@@ -39,7 +39,9 @@ impl SecretState {
 /// Revoked wins; then expired at the earlier of the secret's not-after and the credential's
 /// expiry, or at once if that end is not after its not-before (a secret that can never become
 /// usable, e.g. a pending one ended by a later regenerate, is dead, not pending); then pending
-/// before not-before; then grace if the secret has its own end, else active.
+/// before not-before, for a secret generated with an activation delay (`not_before >
+/// created_at`; one without a delay is never pending, even if the clock steps back past its
+/// creation); then grace if the secret has its own end, else active.
 #[inline]
 pub fn secret_state(
     secret: &SecretVersion,
@@ -56,7 +58,7 @@ pub fn secret_state(
     if end.is_some_and(|end| now >= end || end <= secret.not_before) {
         return SecretState::Expired;
     }
-    if now < secret.not_before {
+    if now < secret.not_before && secret.not_before > secret.created_at {
         return SecretState::Pending;
     }
     if secret.not_after.is_some() {
@@ -64,6 +66,25 @@ pub fn secret_state(
     } else {
         SecretState::Active
     }
+}
+
+/// The state of `secret` if it does not depend on the time, without reading a clock: a secret
+/// that is not revoked, has no end of its own nor from the credential's expiry, and had no
+/// activation delay is [`SecretState::Active`] at every instant. `None` when time matters;
+/// then call [`secret_state`]. Always agrees with [`secret_state`].
+///
+/// The verify path uses it to skip the clock read (about 125 ns on a VM without a vDSO clock)
+/// for the common key that never expires.
+#[inline]
+pub fn timeless_state(
+    secret: &SecretVersion,
+    credential_expires: Option<Timestamp>,
+) -> Option<SecretState> {
+    let timeless = secret.revoked_at.is_none()
+        && secret.not_after.is_none()
+        && credential_expires.is_none()
+        && secret.not_before <= secret.created_at;
+    timeless.then_some(SecretState::Active)
 }
 
 /// The versions of `cred`'s live secrets at `now`.

@@ -11,7 +11,7 @@ use common::*;
 use keyward_core::{Credential, SecretVersion, Timestamp};
 use keyward_rotation::{
     Clock, ManualClock, RegenerateOptions, RotationError, RotationPolicy, SecretState,
-    apply_regenerate, live_secrets, revoke_all, revoke_version, secret_state,
+    apply_regenerate, live_secrets, revoke_all, revoke_version, secret_state, timeless_state,
 };
 use proptest::prelude::*;
 
@@ -121,7 +121,8 @@ fn reference_state(s: &SecretVersion, expires: Option<i64>, now: i64) -> SecretS
     {
         return SecretState::Expired;
     }
-    if now < nb {
+    // Pending only with an activation delay (not-before after creation).
+    if now < nb && nb > s.created_at.as_millis() {
         SecretState::Pending
     } else if s.not_after.is_some() {
         SecretState::Grace
@@ -130,7 +131,60 @@ fn reference_state(s: &SecretVersion, expires: Option<i64>, now: i64) -> SecretS
     }
 }
 
+#[test]
+fn a_secret_without_activation_delay_is_never_pending_even_before_its_creation() {
+    // The clock stepped back past the creation of a secret that had no delay.
+    let s = secret(1, T0, None);
+    assert_eq!(state(&s, None, T0 - HOUR), SecretState::Active);
+    assert_eq!(timeless_state(&s, None), Some(SecretState::Active));
+    // With a delay it is pending before not-before, and its state depends on the time.
+    let mut delayed = secret(2, T0 + 5 * MIN, None);
+    delayed.created_at = ts(T0);
+    assert_eq!(state(&delayed, None, T0 - HOUR), SecretState::Pending);
+    assert_eq!(timeless_state(&delayed, None), None);
+}
+
+#[test]
+fn timeless_only_without_any_bound() {
+    let active = secret(1, T0, None);
+    assert_eq!(timeless_state(&active, None), Some(SecretState::Active));
+    assert_eq!(
+        timeless_state(&active, Some(T0 + DAY).map(ts)),
+        None,
+        "credential expiry"
+    );
+    assert_eq!(
+        timeless_state(&secret(1, T0, Some(T0 + DAY)), None),
+        None,
+        "grace end"
+    );
+    let mut revoked = secret(1, T0, None);
+    revoked.revoked_at = Some(ts(T0));
+    assert_eq!(timeless_state(&revoked, None), None, "revoked");
+}
+
 proptest! {
+    /// Whenever `timeless_state` answers, `secret_state` gives the same answer at every time.
+    #[test]
+    fn timeless_state_agrees_with_secret_state(
+        nb in -100i64..100,
+        created in -100i64..100,
+        na in proptest::option::of(-100i64..100),
+        exp in proptest::option::of(-100i64..100),
+        revoked in any::<bool>(),
+        now in -200i64..200,
+    ) {
+        let mut s = secret(1, T0 + nb, na.map(|a| T0 + a));
+        s.created_at = ts(T0 + created);
+        if revoked {
+            s.revoked_at = Some(ts(T0));
+        }
+        let exp = exp.map(|e| ts(T0 + e));
+        if let Some(st) = timeless_state(&s, exp) {
+            prop_assert_eq!(st, secret_state(&s, exp, ts(T0 + now)));
+        }
+    }
+
     #[test]
     fn secret_state_matches_the_rules(
         nb in 0i64..100,

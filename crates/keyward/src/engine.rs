@@ -9,7 +9,7 @@ use keyward_core::{
 };
 use keyward_rotation::{
     Clock, Due, RegenerateOptions, RotationError, RotationPolicy, SecretState, apply_due,
-    apply_regenerate, plan, revoke_all, revoke_version, secret_state,
+    apply_regenerate, plan, revoke_all, revoke_version, secret_state, timeless_state,
 };
 use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, SledStore, Store, StoreError};
 
@@ -359,12 +359,14 @@ impl Keyward {
         if self.inner.pepper.digest(parsed.digest_input()) != secret.digest {
             return Err(VerifyError::Unknown);
         }
-        // The clock is read only once the secret matched: unknown keys and wrong secrets (the
-        // requests an attacker controls) do not pay for it.
-        let now = self.inner.clock.now();
+        // The clock is read only once the secret matched (unknown keys and wrong secrets, the
+        // requests an attacker controls, do not pay for it), and only if the answer depends on
+        // the time: a key without expiry, grace end or activation delay is active at any time.
         // Revoked and expired come before disabled: the log must not suggest that enabling
         // the key would make a revoked or expired one work again. Then the activation delay.
-        let state = secret_state(secret, entry.expires_at(), now);
+        let expires = entry.expires_at();
+        let state = timeless_state(secret, expires)
+            .unwrap_or_else(|| secret_state(secret, expires, self.inner.clock.now()));
         match state {
             SecretState::Revoked => return Err(VerifyError::Revoked),
             SecretState::Expired => return Err(VerifyError::Expired),

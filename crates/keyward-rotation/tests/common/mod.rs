@@ -34,6 +34,9 @@ pub fn digest(n: u32) -> Digest {
     Digest::from_bytes(b)
 }
 
+///
+/// It is created at `T0` or at `not_before`, whichever is earlier: a `not_before` after `T0`
+/// is an activation delay, as `apply_regenerate` makes one.
 pub fn secret(version: u32, not_before: i64, not_after: Option<i64>) -> SecretVersion {
     SecretVersion {
         version,
@@ -41,7 +44,7 @@ pub fn secret(version: u32, not_before: i64, not_after: Option<i64>) -> SecretVe
         digest: digest(version),
         not_before: ts(not_before),
         not_after: not_after.map(ts),
-        created_at: ts(not_before),
+        created_at: ts(not_before.min(T0)),
         revoked_at: None,
     }
 }
