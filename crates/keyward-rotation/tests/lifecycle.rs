@@ -149,7 +149,7 @@ fn timeless_only_without_any_bound() {
     let active = secret(1, T0, None);
     assert_eq!(timeless_state(&active, None), Some(SecretState::Active));
     assert_eq!(
-        timeless_state(&active, Some(T0 + DAY).map(ts)),
+        timeless_state(&active, Some(ts(T0 + DAY))),
         None,
         "credential expiry"
     );
