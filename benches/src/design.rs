@@ -4,44 +4,14 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
+use std::hash::BuildHasher;
 use std::sync::RwLock;
 
 use keyward_core::{CHECKSUM_LEN, Digest, LOOKUP_LEN, LookupTag, checksum};
 
-/// The hot index's hasher, copied from `keyward-store` (where it is private): lookup tags are
-/// uniformly random, so folding their bytes is enough.
-#[derive(Clone, Copy, Default)]
-pub struct FoldHasher(u64);
-
-impl Hasher for FoldHasher {
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0 ^ u64::from_le_bytes(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    #[inline]
-    fn write_usize(&mut self, _len: usize) {}
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0 ^ (self.0 >> 29)
-    }
-}
-
-/// Builds [`FoldHasher`]s.
-#[derive(Clone, Copy, Default, Debug)]
-pub struct BuildFold;
-
-impl BuildHasher for BuildFold {
-    type Hasher = FoldHasher;
-    #[inline]
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(0)
-    }
-}
+/// The hot index's hasher (`keyward_store::BuildTagHasher`): lookup tags are uniformly random,
+/// so folding their bytes is enough.
+pub use keyward_store::BuildTagHasher as BuildFold;
 
 /// A map from lookup tag to digest, however it is built.
 pub trait TagMap: Sync {

@@ -76,9 +76,11 @@ impl HotEntry {
     }
 }
 
-/// Lookup tags are uniformly random, so hashing needs only to fold their bytes.
-#[derive(Clone, Copy, Default)]
-struct TagHasher(u64);
+/// The hot index's hasher. Lookup tags are uniformly random, so hashing needs only to fold
+/// their bytes (two multiplies for a tag, against SipHash's dozens of rounds); it is no
+/// defence against chosen keys, so use it only for keys an attacker cannot choose.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct TagHasher(u64);
 
 impl Hasher for TagHasher {
     #[inline]
@@ -97,8 +99,9 @@ impl Hasher for TagHasher {
     }
 }
 
-#[derive(Clone, Copy, Default)]
-struct BuildTagHasher;
+/// Builds [`TagHasher`]s.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct BuildTagHasher;
 
 impl BuildHasher for BuildTagHasher {
     type Hasher = TagHasher;

@@ -24,7 +24,7 @@ mod sled_store;
 
 pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
-pub use index::{HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY};
+pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use memory::MemoryStore;
 pub use sled_store::{
     ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
