@@ -71,7 +71,19 @@ impl Fixture {
 }
 
 fn raw(path: &Path, f: impl FnOnce(&sled::Db)) {
-    let db = sled::open(path).unwrap();
+    // The store was just dropped; sled's background threads may hold the file lock a moment
+    // longer (as `SledStore::open` also allows for).
+    let mut attempts = 0;
+    let db = loop {
+        match sled::open(path) {
+            Ok(db) => break db,
+            Err(e) if attempts < 40 && e.to_string().contains("could not acquire lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("opening the sled db directly: {e}"),
+        }
+    };
     f(&db);
     db.flush().unwrap();
 }
