@@ -108,6 +108,34 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     }
 }
 
+/// The conditional-write rule every backend applies: a write that expects revision `expected`
+/// of `id` (`None`: no record, i.e. a `put` with revision 0) may proceed only if the stored
+/// revision is `found`, the same. Otherwise [`StoreError::Conflict`].
+///
+/// ```
+/// use keyward_store::check_revision;
+/// let id = "key_7Ay5mcUXAxwrN6wQEQUVEHBCJ".parse().unwrap();
+/// assert!(check_revision(&id, None, None).is_ok());
+/// assert!(check_revision(&id, Some(3), Some(3)).is_ok());
+/// assert!(check_revision(&id, Some(3), Some(4)).is_err());
+/// assert!(check_revision(&id, None, Some(1)).is_err());
+/// ```
+pub fn check_revision(
+    id: &CredentialId,
+    expected: Option<u64>,
+    found: Option<u64>,
+) -> Result<(), StoreError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            id: id.clone(),
+            expected: expected.unwrap_or(0),
+            found,
+        })
+    }
+}
+
 /// Which credentials [`Store::list`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use keyward_core::{Credential, CredentialId, LookupTag};
 use parking_lot::RwLock;
 
-use crate::{ListQuery, Page, Store, StoreError};
+use crate::{ListQuery, Page, Store, StoreError, check_revision};
 
 #[derive(Default)]
 struct Inner {
@@ -80,17 +80,11 @@ impl Store for MemoryStore {
     fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
         let mut inner = self.inner.write();
         let found = inner.records.get(&cred.id).map(|c| c.revision);
-        let matches = match found {
-            None => cred.revision == 0,
-            Some(r) => r == cred.revision && r != 0,
-        };
-        if !matches {
-            return Err(StoreError::Conflict {
-                id: cred.id.clone(),
-                expected: cred.revision,
-                found,
-            });
-        }
+        check_revision(
+            &cred.id,
+            (cred.revision != 0).then_some(cred.revision),
+            found,
+        )?;
         for s in &cred.secrets {
             if let Some(owner) = inner.lookup.get(&s.lookup)
                 && *owner != cred.id
@@ -115,13 +109,7 @@ impl Store for MemoryStore {
     fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
         let found = inner.records.get(id).map(|c| c.revision);
-        if found != Some(revision) {
-            return Err(StoreError::Conflict {
-                id: id.clone(),
-                expected: revision,
-                found,
-            });
-        }
+        check_revision(id, Some(revision), found)?;
         if let Some(old) = inner.records.remove(id) {
             for s in &old.secrets {
                 inner.lookup.remove(&s.lookup);

@@ -20,7 +20,7 @@ use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
 use crate::codec::{FORMAT_VERSION, decode_credential, encode_credential};
-use crate::{ListQuery, Page, Store, StoreError};
+use crate::{ListQuery, Page, Store, StoreError, check_revision};
 
 /// Name of the tree holding the store's format version.
 pub const META_TREE: &str = "meta";
@@ -618,16 +618,12 @@ impl Store for SledStore {
             |(records, index, accounts)| {
                 let old = tx_record(records, id)?;
                 let found = old.as_ref().map(|c| c.revision);
-                let expected_ok = match found {
-                    None => cred.revision == 0,
-                    Some(r) => r == cred.revision && r != 0,
-                };
-                if !expected_ok {
-                    return abort(StoreError::Conflict {
-                        id: cred.id.clone(),
-                        expected: cred.revision,
-                        found,
-                    });
+                if let Err(e) = check_revision(
+                    &cred.id,
+                    (cred.revision != 0).then_some(cred.revision),
+                    found,
+                ) {
+                    return abort(e);
                 }
                 for s in &cred.secrets {
                     if let Some(owner) = index.get(s.lookup.as_bytes())?
