@@ -4,8 +4,10 @@
 //! in a fresh child process so that memory freed by one does not hide the next one's:
 //!
 //! * `index`: an `IndexedStore` warmed from a backend that holds nothing (it generates the
-//!   fixture credentials while the index scans it): the hot index alone, records included;
-//! * `records`: the same credentials as `Vec<Arc<Credential>>` (what the index points to);
+//!   fixture credentials while the index scans it): the hot index alone (its map, one compact
+//!   entry per key, the interned profiles);
+//! * `records`: the same credentials as `Vec<Arc<Credential>>`, for comparison (what keeping
+//!   whole records in memory would cost);
 //! * `engine-memory`: a `Keyward` on `MemoryStore` (backend copy + index);
 //!
 //! and writes `target/keyward-bench/memory.json`, read by `keyward-report`.
@@ -140,17 +142,10 @@ fn main() -> ExitCode {
         );
     }
     let get = |m: &str| results.iter().find(|(k, _)| *k == m).map_or(0, |(_, b)| *b);
-    let index = per(get("index"));
-    let records = per(get("records"));
-    println!(
-        "  index structures (index − records): {:.1} B",
-        index - records
-    );
     let json = serde_json::json!({
         "n": n,
-        "index_bytes_per_credential": index,
-        "records_bytes_per_credential": records,
-        "index_structures_bytes_per_credential": index - records,
+        "index_bytes_per_credential": per(get("index")),
+        "records_bytes_per_credential": per(get("records")),
         "engine_memory_bytes_per_credential": per(get("engine-memory")),
     });
     let path = fixture::data_dir().join("memory.json");

@@ -33,7 +33,7 @@ pub use format::{
 };
 pub use model::{
     AccountId, Credential, CredentialId, Environment, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN,
-    MAX_METADATA_VALUE_LEN, Metadata, Name, SecretVersion,
+    MAX_METADATA_VALUE_LEN, Metadata, Name, SecretVersion, SecretWindow,
 };
 pub use permission::{Permission, PermissionPolicy, PermissionSet};
 pub use rng::{Generated, fill_base62, random_id};

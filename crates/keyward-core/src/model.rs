@@ -82,18 +82,6 @@ string_newtype!(
 );
 
 string_newtype!(
-    /// A credential id, `key_` followed by 25 base62 characters, e.g.
-    /// `key_7Ay5mcUXAxwrN6wQEQUVEHBCJ`. It stays the same across rotations.
-    CredentialId,
-    |s: String| {
-        let ok = s.len() == 29
-            && s.starts_with("key_")
-            && s.as_bytes()[4..].iter().all(|&b| base62::digit(b).is_some());
-        if ok { Ok(s) } else { Err(ModelError::InvalidCredentialId) }
-    }
-);
-
-string_newtype!(
     /// A key's display name: 1–100 characters, not blank.
     Name,
     |s: String| {
@@ -110,13 +98,77 @@ string_newtype!(
     }
 );
 
+/// A credential id, `key_` followed by 25 base62 characters, e.g.
+/// `key_7Ay5mcUXAxwrN6wQEQUVEHBCJ`. It stays the same across rotations.
+///
+/// Held inline (29 bytes, no heap allocation): the hot index keeps one per credential.
+///
+/// ```
+/// use keyward_core::CredentialId;
+/// let id: CredentialId = "key_7Ay5mcUXAxwrN6wQEQUVEHBCJ".parse().unwrap();
+/// assert_eq!(id.as_str(), "key_7Ay5mcUXAxwrN6wQEQUVEHBCJ");
+/// assert!("key_short".parse::<CredentialId>().is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CredentialId([u8; CredentialId::LEN]);
+
 impl CredentialId {
+    /// Length of an id in bytes.
+    pub const LEN: usize = 29;
+
     /// Builds an id from 25 random base62 characters.
     pub(crate) fn from_body(body: &[u8; 25]) -> Self {
-        let mut s = String::with_capacity(29);
-        s.push_str("key_");
-        s.extend(body.iter().map(|&b| char::from(b)));
-        Self(s)
+        let mut b = *b"key_0000000000000000000000000";
+        b[4..].copy_from_slice(body);
+        Self(b)
+    }
+
+    /// The id as a string slice.
+    pub fn as_str(&self) -> &str {
+        // Only ever built from validated ASCII (`from_body`, `TryFrom<String>`).
+        core::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl TryFrom<String> for CredentialId {
+    type Error = ModelError;
+    fn try_from(s: String) -> Result<Self, ModelError> {
+        s.parse()
+    }
+}
+
+impl core::str::FromStr for CredentialId {
+    type Err = ModelError;
+    fn from_str(s: &str) -> Result<Self, ModelError> {
+        let b: [u8; Self::LEN] = s
+            .as_bytes()
+            .try_into()
+            .map_err(|_| ModelError::InvalidCredentialId)?;
+        let ok = b.starts_with(b"key_") && b[4..].iter().all(|&c| base62::digit(c).is_some());
+        if ok {
+            Ok(Self(b))
+        } else {
+            Err(ModelError::InvalidCredentialId)
+        }
+    }
+}
+
+impl From<CredentialId> for String {
+    fn from(v: CredentialId) -> String {
+        v.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for CredentialId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -202,7 +254,7 @@ pub const MAX_METADATA_KEY_LEN: usize = 40;
 pub const MAX_METADATA_VALUE_LEN: usize = 500;
 
 /// Free-form string metadata, bounded: at most 50 entries, keys 1–40 bytes, values ≤ 500 bytes.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(
     try_from = "BTreeMap<String, String>",
     into = "BTreeMap<String, String>"
@@ -296,6 +348,33 @@ pub struct SecretVersion {
     pub created_at: Timestamp,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+}
+
+impl SecretVersion {
+    /// The fields that decide when this secret is usable, without the digest and tag.
+    #[inline]
+    pub fn window(&self) -> SecretWindow {
+        SecretWindow {
+            not_before: self.not_before,
+            not_after: self.not_after,
+            revoked: self.revoked_at.is_some(),
+            delayed: self.not_before > self.created_at,
+        }
+    }
+}
+
+/// When a secret is usable: what `keyward_rotation::secret_state` reads of a
+/// [`SecretVersion`], small enough for the hot index to keep a copy per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SecretWindow {
+    /// Refused before this instant (if `delayed`).
+    pub not_before: Timestamp,
+    /// Refused from this instant on (grace end); `None`: no own limit.
+    pub not_after: Option<Timestamp>,
+    /// Revoked.
+    pub revoked: bool,
+    /// Generated with an activation delay (`not_before > created_at`).
+    pub delayed: bool,
 }
 
 /// A credential: one API key's identity, policy and secret versions.

@@ -26,7 +26,7 @@ mod policy;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lifecycle::{
     RegenerateOptions, RotationError, SecretState, apply_regenerate, live_secrets, revoke_all,
-    revoke_version, secret_state, timeless_state,
+    revoke_version, secret_state, timeless_state, window_state, window_timeless_state,
 };
 pub use planner::{Due, apply_due, plan};
 pub use policy::RotationPolicy;

@@ -3,7 +3,7 @@
 use core::fmt;
 use std::time::Duration;
 
-use keyward_core::{Credential, Digest, LookupTag, SecretVersion, Timestamp};
+use keyward_core::{Credential, Digest, LookupTag, SecretVersion, SecretWindow, Timestamp};
 
 use crate::RotationPolicy;
 
@@ -48,20 +48,30 @@ pub fn secret_state(
     credential_expires: Option<Timestamp>,
     now: Timestamp,
 ) -> SecretState {
-    if secret.revoked_at.is_some() {
+    window_state(secret.window(), credential_expires, now)
+}
+
+/// [`secret_state`] of a secret's [`SecretWindow`] (what the hot index keeps of it).
+#[inline]
+pub fn window_state(
+    w: SecretWindow,
+    credential_expires: Option<Timestamp>,
+    now: Timestamp,
+) -> SecretState {
+    if w.revoked {
         return SecretState::Revoked;
     }
-    let end = match (secret.not_after, credential_expires) {
+    let end = match (w.not_after, credential_expires) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    if end.is_some_and(|end| now >= end || end <= secret.not_before) {
+    if end.is_some_and(|end| now >= end || end <= w.not_before) {
         return SecretState::Expired;
     }
-    if now < secret.not_before && secret.not_before > secret.created_at {
+    if w.delayed && now < w.not_before {
         return SecretState::Pending;
     }
-    if secret.not_after.is_some() {
+    if w.not_after.is_some() {
         SecretState::Grace
     } else {
         SecretState::Active
@@ -80,10 +90,17 @@ pub fn timeless_state(
     secret: &SecretVersion,
     credential_expires: Option<Timestamp>,
 ) -> Option<SecretState> {
-    let timeless = secret.revoked_at.is_none()
-        && secret.not_after.is_none()
-        && credential_expires.is_none()
-        && secret.not_before <= secret.created_at;
+    window_timeless_state(secret.window(), credential_expires)
+}
+
+/// [`timeless_state`] of a secret's [`SecretWindow`].
+#[inline]
+pub fn window_timeless_state(
+    w: SecretWindow,
+    credential_expires: Option<Timestamp>,
+) -> Option<SecretState> {
+    let timeless =
+        !w.revoked && w.not_after.is_none() && credential_expires.is_none() && !w.delayed;
     timeless.then_some(SecretState::Active)
 }
 

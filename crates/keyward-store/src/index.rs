@@ -5,11 +5,15 @@
 //! (a guard pins a thread-local epoch slot; no reader count, no lock word). See
 //! `docs/storage.md` for why.
 
-use std::hash::{BuildHasher, Hasher};
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use keyward_core::{Credential, CredentialId, LookupTag, SecretVersion, Timestamp};
+use keyward_core::{
+    AccountId, Credential, CredentialId, Digest, Environment, KeyType, LookupTag, Metadata,
+    PermissionSet, SecretVersion, SecretWindow, Timestamp,
+};
 use parking_lot::Mutex;
 
 use crate::{ListQuery, Page, Store, StoreError};
@@ -20,59 +24,182 @@ pub const NEGATIVE_CACHE_CAPACITY: usize = 1 << 16;
 
 const WRITE_STRIPES: usize = 64;
 
-/// What the verify path finds for a lookup tag: the credential, and a copy of the secret the
-/// tag belongs to and of the credential's expiry and enabled flag, so that deciding a key reads
-/// only this entry and not the credential record behind it (at 1M credentials every pointer
-/// followed is a cache miss). The copies never go stale: an indexed credential is immutable,
-/// and every write installs new entries.
+/// What the verify path finds for a lookup tag: a compact copy of what deciding a key and
+/// answering "who is it" need — the secret's digest and validity window, the credential's
+/// expiry, flag, id, type and revision, and its account, environment, permissions and metadata
+/// (a [`Profile`] shared by every credential that has the same ones). Not the name, the
+/// timestamps or the other secrets: [`IndexedStore::get`] reads the whole record from the
+/// backend. The copies never go stale: every write installs new entries.
 ///
-/// Cloning it (what the engine's owned `Verified` result does)
-/// bumps the reference count of this small record, which the check has just read, rather than
-/// the credential's: an atomic increment on a line already in cache instead of on a cold one,
-/// which at scale stalls the verify path for a whole memory round trip.
+/// Everything a hit reads is in this one record, so at 1M credentials a hit follows one pointer
+/// from the map entry and no further. Cloning it (what the engine's owned `Verified` result
+/// does) bumps this record's reference count, on the line the check has just read.
 #[derive(Clone)]
 pub struct HotEntry(Arc<HotRecord>);
 
 struct HotRecord {
-    secret: SecretVersion,
+    digest: Digest,
+    window: SecretWindow,
     expires_at: Option<Timestamp>,
+    revision: u64,
+    version: u32,
     enabled: bool,
-    credential: Arc<Credential>,
+    key_type: KeyType,
+    id: CredentialId,
+    profile: Arc<Profile>,
+}
+
+/// Who a credential is, beyond its id: interned, so that the credentials of one account with
+/// the same environment, permissions and metadata share one copy.
+#[derive(PartialEq, Eq, Hash)]
+struct Profile {
+    account: AccountId,
+    environment: Environment,
+    permissions: PermissionSet,
+    metadata: Metadata,
 }
 
 impl HotEntry {
-    /// The entry for `credential.secrets[slot]` (which must exist).
-    fn new(credential: Arc<Credential>, slot: usize) -> Self {
+    fn new(cred: &Credential, secret: &SecretVersion, profile: &Arc<Profile>) -> Self {
         Self(Arc::new(HotRecord {
-            secret: credential.secrets[slot].clone(),
-            expires_at: credential.expires_at,
-            enabled: credential.enabled,
-            credential,
+            digest: secret.digest,
+            window: secret.window(),
+            expires_at: cred.expires_at,
+            revision: cred.revision,
+            version: secret.version,
+            enabled: cred.enabled,
+            key_type: cred.key_type,
+            id: cred.id.clone(),
+            profile: Arc::clone(profile),
         }))
     }
 
-    /// The credential.
+    /// The keyed digest of this secret's key.
     #[inline]
-    pub fn credential(&self) -> &Arc<Credential> {
-        &self.0.credential
+    pub fn digest(&self) -> &Digest {
+        &self.0.digest
     }
 
-    /// The secret version this lookup tag belongs to (equal to the credential's own copy).
+    /// When this secret is usable (see `keyward_rotation::window_state`).
     #[inline]
-    pub fn secret(&self) -> &SecretVersion {
-        &self.0.secret
+    pub fn window(&self) -> SecretWindow {
+        self.0.window
     }
 
-    /// `credential().expires_at`, read without following the pointer.
+    /// The secret's version.
+    #[inline]
+    pub fn version(&self) -> u32 {
+        self.0.version
+    }
+
+    /// The credential's expiry.
     #[inline]
     pub fn expires_at(&self) -> Option<Timestamp> {
         self.0.expires_at
     }
 
-    /// `credential().enabled`, read without following the pointer.
+    /// Whether the credential is enabled.
     #[inline]
     pub fn is_enabled(&self) -> bool {
         self.0.enabled
+    }
+
+    /// The credential's revision when this entry was installed.
+    #[inline]
+    pub fn revision(&self) -> u64 {
+        self.0.revision
+    }
+
+    /// The credential id.
+    #[inline]
+    pub fn id(&self) -> &CredentialId {
+        &self.0.id
+    }
+
+    /// The key type.
+    #[inline]
+    pub fn key_type(&self) -> KeyType {
+        self.0.key_type
+    }
+
+    /// The owning account.
+    #[inline]
+    pub fn account(&self) -> &AccountId {
+        &self.0.profile.account
+    }
+
+    /// The environment.
+    #[inline]
+    pub fn environment(&self) -> &Environment {
+        &self.0.profile.environment
+    }
+
+    /// The permissions.
+    #[inline]
+    pub fn permissions(&self) -> &PermissionSet {
+        &self.0.profile.permissions
+    }
+
+    /// The metadata.
+    #[inline]
+    pub fn metadata(&self) -> &Metadata {
+        &self.0.profile.metadata
+    }
+
+    /// Whether this entry is exactly what the index installs for `cred`'s secret `secret`:
+    /// every copied field equal. For tests and consistency checks.
+    pub fn describes(&self, cred: &Credential, secret: &SecretVersion) -> bool {
+        let r = &*self.0;
+        r.digest == secret.digest
+            && r.window == secret.window()
+            && r.version == secret.version
+            && r.expires_at == cred.expires_at
+            && r.revision == cred.revision
+            && r.enabled == cred.enabled
+            && r.key_type == cred.key_type
+            && r.id == cred.id
+            && r.profile.account == cred.account
+            && r.profile.environment == cred.environment
+            && r.profile.permissions == cred.permissions
+            && r.profile.metadata == cred.metadata
+    }
+}
+
+/// A set of shared values, so that equal ones are stored once. Values no longer used by any
+/// entry are dropped when the set has doubled since the last sweep.
+struct Interner<T> {
+    inner: Mutex<InternerInner<T>>,
+}
+
+struct InternerInner<T> {
+    set: HashSet<Arc<T>>,
+    sweep_at: usize,
+}
+
+const INTERNER_MIN_SWEEP: usize = 1024;
+
+impl<T: Hash + Eq> Interner<T> {
+    fn new() -> Self {
+        Self {
+            inner: Mutex::new(InternerInner {
+                set: HashSet::new(),
+                sweep_at: INTERNER_MIN_SWEEP,
+            }),
+        }
+    }
+
+    fn intern(&self, value: T) -> Arc<T> {
+        let mut inner = self.inner.lock();
+        if let Some(shared) = inner.set.get(&value) {
+            return Arc::clone(shared);
+        }
+        if inner.set.len() >= inner.sweep_at {
+            inner.set.retain(|v| Arc::strong_count(v) > 1);
+            inner.sweep_at = (inner.set.len() * 2).max(INTERNER_MIN_SWEEP);
+        }
+        let shared = Arc::new(value);
+        inner.set.insert(Arc::clone(&shared));
+        shared
     }
 }
 
@@ -116,10 +243,20 @@ type TagMap<V> = papaya::HashMap<LookupTag, V, BuildTagHasher>;
 /// A [`Store`] with the hot index in front of it. All writes go through here so that the index
 /// stays coherent; reads on the verify path never touch the backend for a local backend, and
 /// touch it at most once per unknown tag (negative cache) for a shared one.
+///
+/// The index holds a [`HotEntry`] per lookup tag and nothing per credential: reads by id go to
+/// the backend, and a write reads the credential's previous tags from the backend (local
+/// backends, where every write comes through here) so that it can drop the ones it no longer
+/// has. For a shared backend, where another process may change or delete a credential, the
+/// index also remembers which tags it installed for each id.
 pub struct IndexedStore {
     backend: Box<dyn Store>,
     hot: TagMap<HotEntry>,
-    by_id: papaya::HashMap<CredentialId, Arc<Credential>>,
+    /// Shared backends only: the tags installed for each credential.
+    installed: Option<papaya::HashMap<CredentialId, Box<[LookupTag]>>>,
+    profiles: Interner<Profile>,
+    /// Number of credentials installed.
+    count: AtomicUsize,
     negative: TagMap<()>,
     /// Bumped by every write; a negative answer read before a write is not cached after it.
     write_epoch: AtomicU64,
@@ -145,7 +282,9 @@ impl IndexedStore {
         let store = Self {
             backend,
             hot: papaya::HashMap::builder().hasher(BuildTagHasher).build(),
-            by_id: papaya::HashMap::new(),
+            installed: shared.then(papaya::HashMap::new),
+            profiles: Interner::new(),
+            count: AtomicUsize::new(0),
             negative: papaya::HashMap::builder().hasher(BuildTagHasher).build(),
             write_epoch: AtomicU64::new(0),
             stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
@@ -153,7 +292,7 @@ impl IndexedStore {
         };
         let mut errors = Vec::new();
         store.backend.scan(&mut |r| match r {
-            Ok(cred) => store.install(Arc::new(cred)),
+            Ok(cred) => store.install(&cred, None),
             Err(e) => errors.push(e),
         })?;
         Ok((store, errors))
@@ -166,7 +305,7 @@ impl IndexedStore {
 
     /// Number of credentials in the index.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.count.load(Ordering::Relaxed)
     }
 
     /// Whether the index holds no credential.
@@ -207,21 +346,21 @@ impl IndexedStore {
         let epoch = self.write_epoch.load(Ordering::Acquire);
         match self.backend.find_by_lookup(lookup)? {
             Some(cred) => {
-                let cred = Arc::new(cred);
                 {
                     // Serialised with writes to this id. If any write went through this store
                     // since the read began, the read may be older than what the index holds
                     // (a revocation, a delete): answer from it but do not install it.
                     let _w = self.stripe(&cred.id).lock();
                     if self.write_epoch.load(Ordering::Acquire) == epoch {
-                        self.install(Arc::clone(&cred));
+                        let before = self.installed_tags(&cred.id);
+                        self.install(&cred, before.as_deref());
                     }
                 }
                 let entry = cred
                     .secrets
                     .iter()
-                    .position(|s| &s.lookup == lookup)
-                    .map(|slot| HotEntry::new(cred, slot));
+                    .find(|s| &s.lookup == lookup)
+                    .map(|s| HotEntry::new(&cred, s, &self.profile(&cred)));
                 Ok(f(entry.as_ref()))
             }
             None => {
@@ -237,27 +376,31 @@ impl IndexedStore {
         }
     }
 
-    /// Reads a credential by id: from the index for a local backend, from the backend (and
-    /// refreshing the index) for a shared one.
+    /// Reads a credential by id from the backend (for a shared backend, also bringing the index
+    /// up to date with what it read).
     pub fn get(&self, id: &CredentialId) -> Result<Option<Arc<Credential>>, StoreError> {
         if self.shared {
             return self.refresh(id);
         }
-        Ok(self.by_id.pin().get(id).cloned())
+        Ok(self.backend.get(id)?.map(Arc::new))
     }
 
     /// Re-reads `id` from the backend and brings the index up to date (for shared backends when
-    /// another process changed it).
+    /// another process changed it). On a local backend, where every write goes through this
+    /// index, the index is already up to date and this is [`IndexedStore::get`].
     pub fn refresh(&self, id: &CredentialId) -> Result<Option<Arc<Credential>>, StoreError> {
+        if !self.shared {
+            return Ok(self.backend.get(id)?.map(Arc::new));
+        }
         let _w = self.stripe(id).lock();
+        let before = self.installed_tags(id);
         match self.backend.get(id)? {
             Some(cred) => {
-                let cred = Arc::new(cred);
-                self.install(Arc::clone(&cred));
-                Ok(Some(cred))
+                self.install(&cred, before.as_deref());
+                Ok(Some(Arc::new(cred)))
             }
             None => {
-                self.uninstall(id);
+                self.uninstall(id, before.as_deref());
                 Ok(None)
             }
         }
@@ -272,9 +415,9 @@ impl IndexedStore {
     /// the index. Returns the stored credential with its new revision.
     pub fn put(&self, mut cred: Credential) -> Result<Arc<Credential>, StoreError> {
         let _w = self.stripe(&cred.id).lock();
+        let before = self.installed_tags(&cred.id);
         let revision = self.backend.put(&cred)?;
         cred.revision = revision;
-        let cred = Arc::new(cred);
         self.write_epoch.fetch_add(1, Ordering::AcqRel);
         {
             let negative = self.negative.pin();
@@ -282,16 +425,17 @@ impl IndexedStore {
                 negative.remove(&s.lookup);
             }
         }
-        self.install(Arc::clone(&cred));
-        Ok(cred)
+        self.install(&cred, before.as_deref());
+        Ok(Arc::new(cred))
     }
 
     /// Deletes `id` if its stored revision is `revision`.
     pub fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
         let _w = self.stripe(id).lock();
+        let before = self.installed_tags(id);
         self.backend.delete(id, revision)?;
         self.write_epoch.fetch_add(1, Ordering::AcqRel);
-        self.uninstall(id);
+        self.uninstall(id, before.as_deref());
         Ok(())
     }
 
@@ -303,36 +447,76 @@ impl IndexedStore {
         &self.stripes[h % self.stripes.len()]
     }
 
-    /// Puts `cred` into the index unless the index already has a newer revision. Callers hold
-    /// the id's stripe lock (or are alone, at warm-up): the check and the inserts are not one
-    /// atomic step.
-    fn install(&self, cred: Arc<Credential>) {
-        let by_id = self.by_id.pin();
-        let hot = self.hot.pin();
-        if let Some(old) = by_id.get(&cred.id) {
-            if old.revision > cred.revision {
-                return;
-            }
-            for s in &old.secrets {
-                if cred.secret_by_lookup(&s.lookup).is_none() {
-                    hot.remove(&s.lookup);
-                }
-            }
+    /// The tags the index holds for `id`, `None` if it holds none. Callers hold the id's stripe
+    /// lock. A shared backend's index remembers them; a local backend's record is exactly what
+    /// the index installed (every write comes through here), so it is read from the backend. A
+    /// record that cannot be read was not installed either (warm-up skips undecodable records).
+    fn installed_tags(&self, id: &CredentialId) -> Option<Vec<LookupTag>> {
+        match &self.installed {
+            Some(installed) => installed.pin().get(id).map(|tags| tags.to_vec()),
+            None => match self.backend.get(id) {
+                Ok(Some(cred)) => Some(cred.secrets.iter().map(|s| s.lookup).collect()),
+                Ok(None) | Err(_) => None,
+            },
         }
-        for (slot, s) in cred.secrets.iter().enumerate() {
-            hot.insert(s.lookup, HotEntry::new(Arc::clone(&cred), slot));
-        }
-        by_id.insert(cred.id.clone(), cred);
     }
 
-    fn uninstall(&self, id: &CredentialId) {
-        let by_id = self.by_id.pin();
+    fn profile(&self, cred: &Credential) -> Arc<Profile> {
+        self.profiles.intern(Profile {
+            account: cred.account.clone(),
+            environment: cred.environment.clone(),
+            permissions: cred.permissions.clone(),
+            metadata: cred.metadata.clone(),
+        })
+    }
+
+    /// Puts `cred` into the index, replacing the entries of `before` (the tags installed for
+    /// its id, `None` if none), unless the index already holds a newer revision. Callers hold
+    /// the id's stripe lock (or are alone, at warm-up): the check and the inserts are not one
+    /// atomic step.
+    fn install(&self, cred: &Credential, before: Option<&[LookupTag]>) {
         let hot = self.hot.pin();
-        if let Some(old) = by_id.remove(id) {
-            for s in &old.secrets {
-                hot.remove(&s.lookup);
+        let newer = cred.secrets.iter().any(|s| {
+            hot.get(&s.lookup)
+                .is_some_and(|e| e.id() == &cred.id && e.revision() > cred.revision)
+        });
+        if newer {
+            return;
+        }
+        match before {
+            Some(before) => {
+                for tag in before {
+                    if cred.secret_by_lookup(tag).is_none() {
+                        hot.remove(tag);
+                    }
+                }
+            }
+            None => {
+                self.count.fetch_add(1, Ordering::Relaxed);
             }
         }
+        let profile = self.profile(cred);
+        for s in &cred.secrets {
+            hot.insert(s.lookup, HotEntry::new(cred, s, &profile));
+        }
+        if let Some(installed) = &self.installed {
+            let tags = cred.secrets.iter().map(|s| s.lookup).collect();
+            installed.pin().insert(cred.id.clone(), tags);
+        }
+    }
+
+    fn uninstall(&self, id: &CredentialId, before: Option<&[LookupTag]>) {
+        let Some(before) = before else { return };
+        let hot = self.hot.pin();
+        for tag in before {
+            if hot.get(tag).is_some_and(|e| e.id() == id) {
+                hot.remove(tag);
+            }
+        }
+        if let Some(installed) = &self.installed {
+            installed.pin().remove(id);
+        }
+        self.count.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -341,11 +525,18 @@ impl IndexedStore {
 /// The inherent methods of the same names take precedence in method calls.
 impl Store for IndexedStore {
     fn get(&self, id: &CredentialId) -> Result<Option<Credential>, StoreError> {
-        Ok(IndexedStore::get(self, id)?.map(|c| (*c).clone()))
+        Ok(IndexedStore::get(self, id)?.map(Arc::unwrap_or_clone))
     }
 
     fn find_by_lookup(&self, lookup: &LookupTag) -> Result<Option<Credential>, StoreError> {
-        self.with_lookup(lookup, |e| e.map(|e| (**e.credential()).clone()))
+        match self.with_lookup(lookup, |e| e.map(|e| e.id().clone()))? {
+            // The record, if it still holds the tag (a shared backend's index may lag).
+            Some(id) => Ok(self
+                .backend
+                .get(&id)?
+                .filter(|c| c.secret_by_lookup(lookup).is_some())),
+            None => Ok(None),
+        }
     }
 
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {

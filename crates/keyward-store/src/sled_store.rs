@@ -125,8 +125,8 @@ fn tx_owner_holds(records: &TransactionalTree, owner: &[u8], lookup: &LookupTag)
     }
 }
 
-/// How often [`SledStore::open`] tries a held lock, and the pause between tries.
-const LOCK_ATTEMPTS: u32 = 20;
+/// How long [`SledStore::open`] keeps trying a held lock, and the pause between tries.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(900);
 const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl SledStore {
@@ -140,7 +140,7 @@ impl SledStore {
         // A store just dropped in this process can hold its file lock a moment longer, while
         // sled's background threads finish their last writes: retry the lock briefly, so that
         // close-then-reopen works, and answer `InUse` after about a second, never hang.
-        let mut attempts = 0;
+        let started = std::time::Instant::now();
         let db = loop {
             match sled::Config::new()
                 .path(&path)
@@ -149,8 +149,7 @@ impl SledStore {
             {
                 Ok(db) => break db,
                 Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                    attempts += 1;
-                    if attempts >= LOCK_ATTEMPTS {
+                    if started.elapsed() + LOCK_RETRY_PAUSE > LOCK_WAIT {
                         return Err(StoreError::InUse {
                             what: path.display().to_string(),
                         });

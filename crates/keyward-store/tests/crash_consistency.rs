@@ -286,7 +286,7 @@ fn verify(dir: &Path, model: &BTreeMap<String, Acked>, context: &str) -> Duratio
         for key in acked.keys.iter().take(1) {
             let lookup = format.parse(key).unwrap().lookup();
             let hit = index
-                .with_lookup(&lookup, |e| e.map(|e| e.credential().id.to_string()))
+                .with_lookup(&lookup, |e| e.map(|e| e.id().to_string()))
                 .unwrap();
             assert_eq!(hit.as_deref(), Some(id.as_str()), "{context}");
         }
@@ -463,6 +463,9 @@ fn second_process_gets_in_use_quickly() {
     let outcome = parts.next().unwrap();
     assert!(outcome.starts_with("in-use"), "{result}");
     assert!(outcome.contains("store"), "names the path: {result}");
-    assert!(millis < 1000, "took {millis} ms: {result}");
+    // `open` retries a held lock for 0.9 s by design (a store just dropped in the same process
+    // releases it a moment late); a hang would run into the 20 s deadline above. The margin
+    // over 0.9 s is for a loaded machine starting sled and a process.
+    assert!(millis < 2500, "took {millis} ms: {result}");
     drop(store);
 }

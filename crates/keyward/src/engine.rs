@@ -9,7 +9,7 @@ use keyward_core::{
 };
 use keyward_rotation::{
     Clock, Due, RegenerateOptions, RotationError, RotationPolicy, SecretState, apply_due,
-    apply_regenerate, plan, revoke_all, revoke_version, secret_state, timeless_state,
+    apply_regenerate, plan, revoke_all, revoke_version, window_state, window_timeless_state,
 };
 use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, SledStore, Store, StoreError};
 
@@ -355,8 +355,7 @@ impl Keyward {
         // the secret and of the credential's expiry and flag, not the credential record (a
         // cache miss less at scale). Constant-time comparison of the keyed digest (Digest's
         // PartialEq).
-        let secret = entry.secret();
-        if self.inner.pepper.digest(parsed.digest_input()) != secret.digest {
+        if self.inner.pepper.digest(parsed.digest_input()) != *entry.digest() {
             return Err(VerifyError::Unknown);
         }
         // The clock is read only once the secret matched (unknown keys and wrong secrets, the
@@ -364,9 +363,10 @@ impl Keyward {
         // the time: a key without expiry, grace end or activation delay is active at any time.
         // Revoked and expired come before disabled: the log must not suggest that enabling
         // the key would make a revoked or expired one work again. Then the activation delay.
+        let window = entry.window();
         let expires = entry.expires_at();
-        let state = timeless_state(secret, expires)
-            .unwrap_or_else(|| secret_state(secret, expires, self.inner.clock.now()));
+        let state = window_timeless_state(window, expires)
+            .unwrap_or_else(|| window_state(window, expires, self.inner.clock.now()));
         match state {
             SecretState::Revoked => return Err(VerifyError::Revoked),
             SecretState::Expired => return Err(VerifyError::Expired),
@@ -378,18 +378,25 @@ impl Keyward {
         if state == SecretState::Pending {
             return Err(VerifyError::NotYetActive);
         }
-        if environment.is_some_and(|e| *e != entry.credential().environment) {
+        if environment.is_some_and(|e| e != entry.environment()) {
             return Err(VerifyError::WrongEnvironment);
         }
-        if permission.is_some_and(|p| !entry.credential().permissions.allows(p)) {
+        if permission.is_some_and(|p| !entry.permissions().allows(p)) {
             return Err(VerifyError::MissingPermission);
         }
         Ok(())
     }
 
-    /// The credential behind a valid key, for the key's own holder ("who am I?").
+    /// The credential behind a valid key, for the key's own holder ("who am I?"): verifies the
+    /// key, then reads its whole record from the store.
     pub fn whoami(&self, key: &str) -> Result<Arc<Credential>, VerifyError> {
-        self.verify(key).map(|v| Arc::clone(v.credential()))
+        let verified = self.verify(key)?;
+        match self.inner.store.get(verified.id()) {
+            Ok(Some(cred)) => Ok(cred),
+            // Deleted since the verification.
+            Ok(None) => Err(VerifyError::Unknown),
+            Err(_) => Err(VerifyError::Unavailable),
+        }
     }
 
     // ----- read --------------------------------------------------------------------------

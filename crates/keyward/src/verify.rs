@@ -1,15 +1,16 @@
 //! Verification results.
 
 use core::fmt;
-use std::sync::Arc;
 
 use keyward_core::{
-    AccountId, Credential, CredentialId, Environment, FormatError, KeyType, Metadata,
-    PermissionSet, Timestamp,
+    AccountId, CredentialId, Environment, FormatError, KeyType, Metadata, PermissionSet, Timestamp,
 };
 use keyward_store::HotEntry;
 
-/// Who a verified key belongs to. Cheap to clone (one shared reference).
+/// Who a verified key belongs to: the credential's id, account, environment, type,
+/// permissions and metadata, and the secret version the key belongs to. Cheap to clone (one
+/// shared reference). The whole record (name, timestamps, other secrets) is not kept on the
+/// verify path; read it with [`crate::Keyward::get`] when needed.
 #[derive(Clone)]
 pub struct Verified {
     pub(crate) entry: HotEntry,
@@ -18,44 +19,39 @@ pub struct Verified {
 impl Verified {
     /// The credential id (stable across rotations).
     pub fn id(&self) -> &CredentialId {
-        &self.entry.credential().id
+        self.entry.id()
     }
     /// The owning account.
     pub fn account(&self) -> &AccountId {
-        &self.entry.credential().account
+        self.entry.account()
     }
     /// The environment.
     pub fn environment(&self) -> &Environment {
-        &self.entry.credential().environment
+        self.entry.environment()
     }
     /// The key type.
     pub fn key_type(&self) -> KeyType {
-        self.entry.credential().key_type
+        self.entry.key_type()
     }
     /// The permissions.
     pub fn permissions(&self) -> &PermissionSet {
-        &self.entry.credential().permissions
+        self.entry.permissions()
     }
     /// The metadata.
     pub fn metadata(&self) -> &Metadata {
-        &self.entry.credential().metadata
+        self.entry.metadata()
     }
     /// The secret version the key belongs to.
     pub fn version(&self) -> u32 {
-        self.entry.secret().version
+        self.entry.version()
     }
     /// When this key stops working: the earlier of the credential's expiry and the secret's
     /// grace end.
     pub fn expires_at(&self) -> Option<Timestamp> {
-        let cred = self.entry.credential().expires_at;
-        match (self.entry.secret().not_after, cred) {
+        match (self.entry.window().not_after, self.entry.expires_at()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
-    }
-    /// The whole credential record.
-    pub fn credential(&self) -> &Arc<Credential> {
-        self.entry.credential()
     }
 }
 

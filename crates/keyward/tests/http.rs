@@ -833,7 +833,7 @@ async fn regenerate_by_environment() {
     let who = s.kw.verify(&first).unwrap();
     assert_eq!(who.environment().as_str(), "staging");
     assert_eq!(who.key_type(), KeyType::Secret);
-    assert_eq!(who.credential().name.as_str(), "staging");
+    assert_eq!(s.kw.get(who.id()).unwrap().name.as_str(), "staging");
     assert_eq!(who.account().as_str(), "acc_admin");
     assert_eq!(
         who.permissions(),

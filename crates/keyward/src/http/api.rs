@@ -1202,10 +1202,8 @@ pub(crate) async fn verify_key(
 )]
 pub(crate) async fn whoami(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
     let caller = authenticate(&st.kw, &st.perms, &headers, Need::AnyKey)?;
-    Ok(json(
-        StatusCode::OK,
-        &api_key(caller.verified.credential(), st.kw.now()),
-    ))
+    let cred = st.kw.get(caller.verified.id()).map_err(engine_problem)?;
+    Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
 }
 
 /// This document.
