@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::base62;
 use crate::error::{FormatError, ModelError};
 use crate::model::{Environment, valid_tag};
+use crate::scan;
 
 /// Base62 characters of the public lookup tag (≈ 95 bits).
 pub const LOOKUP_LEN: usize = 16;
@@ -325,7 +326,13 @@ impl KeyFormat {
     #[inline]
     pub fn parse<'a>(&self, key: &'a str) -> Result<ParsedKey<'a>, FormatError> {
         let parsed = parse_any(key)?;
-        if parsed.namespace() != self.namespace.as_deref() {
+        // `parsed.namespace() == self.namespace()`, on the offsets: the namespace is everything
+        // before `type_start - 1`.
+        let same_namespace = match &self.namespace {
+            None => parsed.type_start == 0,
+            Some(ns) => parsed.type_start == ns.len() + 1 && key.starts_with(ns.as_str()),
+        };
+        if !same_namespace {
             return Err(FormatError::WrongNamespace);
         }
         if !self.environments.is_known_tag(parsed.env_tag()) {
@@ -368,22 +375,32 @@ pub struct ParsedKey<'a> {
 }
 
 impl<'a> ParsedKey<'a> {
+    // The accessors are on every verification (`KeyFormat::parse` and the engine): inline, and
+    // `get` rather than indexing, so that no panic path is left (the offsets are the parser's,
+    // always in range and on ASCII).
+
     /// The namespace, if the key has one.
+    #[inline]
     pub fn namespace(&self) -> Option<&'a str> {
-        (self.type_start > 0).then(|| &self.raw[..self.type_start - 1])
+        let end = self.type_start.checked_sub(1)?;
+        self.raw.get(..end)
     }
 
     /// The key type.
+    #[inline]
     pub fn key_type(&self) -> KeyType {
         self.key_type
     }
 
     /// The environment tag (e.g. `prod`).
+    #[inline]
     pub fn env_tag(&self) -> &'a str {
-        &self.raw[self.env_start..self.raw.len() - BODY_LEN - 1]
+        let end = self.raw.len().saturating_sub(BODY_LEN + 1);
+        self.raw.get(self.env_start..end).unwrap_or_default()
     }
 
     /// The public lookup tag.
+    #[inline]
     pub fn lookup(&self) -> LookupTag {
         self.lookup
     }
@@ -392,7 +409,11 @@ impl<'a> ParsedKey<'a> {
     /// after the namespace and before the checksum. Secret material: hash it, never log it.
     #[inline]
     pub fn digest_input(&self) -> &'a [u8] {
-        &self.raw.as_bytes()[self.type_start..self.raw.len() - CHECKSUM_LEN]
+        let end = self.raw.len().saturating_sub(CHECKSUM_LEN);
+        self.raw
+            .as_bytes()
+            .get(self.type_start..end)
+            .unwrap_or_default()
     }
 
     /// The non-secret display form, e.g. `sk_prod_7Ay5…`.
@@ -422,154 +443,142 @@ impl fmt::Debug for ParsedKey<'_> {
 /// assert_eq!(parse_any("sk_prod_oops").unwrap_err(), FormatError::BadBodyLength);
 /// ```
 pub fn parse_any(key: &str) -> Result<ParsedKey<'_>, FormatError> {
-    let b = key.as_bytes();
-    if b.is_empty() {
-        return Err(FormatError::Empty);
+    // One pass for the common case: a key whose structure is right, so that only the checksum
+    // is left to decide. Everything else (including every kind of malformed input) goes to
+    // `parse_slow`, which names the error exactly as the format's rules order them.
+    match well_formed(key.as_bytes()) {
+        Some(head) => check_sum(key, head),
+        None => parse_slow(key),
     }
-    if b.len() > MAX_KEY_LEN {
-        return Err(FormatError::TooLong);
+}
+
+/// The shortest well-formed key: `tt_e_` and the body.
+const MIN_KEY_LEN: usize = 5 + BODY_LEN;
+
+/// Where the parts of a structurally valid key start.
+#[derive(Clone, Copy)]
+struct Head {
+    type_start: usize,
+    key_type: KeyType,
+    env_start: usize,
+}
+
+/// The key type of a two-letter prefix.
+#[inline(always)]
+fn type_of(a: u8, b: u8) -> Option<KeyType> {
+    if b != b'k' {
+        return None;
     }
-    // Body: after the last '_'. In a well-formed key that `_` is BODY_LEN + 1 bytes from the end,
-    // the body is all base62 and the head only key characters: then every character is valid
-    // and that `_` is the last one. Anything else is an error, which the general checks name
-    // (an invalid character anywhere first).
-    let last = match b.len().checked_sub(BODY_LEN + 1) {
-        Some(i) if b[i] == b'_' && all_base62(&b[i + 1..]) && all_key_chars(&b[..i]) => i,
-        _ => {
-            return Err(if all_key_chars(b) {
-                body_error(b)
-            } else {
-                FormatError::InvalidCharacter
-            });
-        }
-    };
-    let head = &key[..last];
-    // head is `[ns_]tt_env`: two or three non-empty segments.
-    let env_sep = rfind_underscore(head.as_bytes()).ok_or(FormatError::BadStructure)?;
-    let env = &head[env_sep + 1..];
-    let rest = &head[..env_sep];
-    let (ns, tt, type_start) = match rfind_underscore(rest.as_bytes()) {
-        Some(i) => (Some(&rest[..i]), &rest[i + 1..], i + 1),
-        None => (None, rest, 0),
-    };
-    if let Some(ns) = ns
-        && !valid_tag(ns)
+    match a {
+        b'p' => Some(KeyType::Publishable),
+        b's' => Some(KeyType::Secret),
+        b'r' => Some(KeyType::Restricted),
+        _ => None,
+    }
+}
+
+/// `Some` iff `b` is `[ns_]tt_env_` followed by a base62 body of the right length: a key on
+/// which the reference rules reach the checksum, with the same parts. `None` says nothing
+/// about which error it is.
+#[inline(always)]
+fn well_formed(b: &[u8]) -> Option<Head> {
+    if !(MIN_KEY_LEN..=MAX_KEY_LEN).contains(&b.len()) {
+        return None;
+    }
+    let (front, body) = b.split_last_chunk::<BODY_LEN>()?;
+    let (&sep, head) = front.split_last()?;
+    if sep != b'_' || !scan::body_is_base62(body) {
+        return None;
+    }
+    // The head is `[ns_]tt_env`. The tag windows below are 16 bytes from where a tag starts;
+    // the bytes past the tag (the separator, the body) are ignored, and the key is long enough
+    // (≥ MIN_KEY_LEN) that every window is inside it. `h ≥ 4` (the length check above).
+    let h = head.len();
+    // No namespace: `tt_` then an env tag that runs up to the separator. (If that "env" has a
+    // `_` in it, the first two bytes were a namespace; see below.)
+    let w = b.first_chunk::<MIN_KEY_LEN>()?;
+    if w[2] == b'_'
+        && let Some(key_type) = type_of(w[0], w[1])
+        && let Some(env) = w[3..].first_chunk::<16>()
+        && scan::is_tag_prefix(env, h - 3)
     {
-        return Err(if ns.contains('_') || ns.is_empty() {
-            FormatError::BadStructure
-        } else {
-            FormatError::WrongNamespace
+        return Some(Head {
+            type_start: 0,
+            key_type,
+            env_start: 3,
         });
     }
-    if !valid_tag(env) {
-        return Err(if env.is_empty() {
-            FormatError::BadStructure
-        } else {
-            FormatError::UnknownEnvironment
-        });
-    }
-    let key_type = KeyType::from_prefix(tt).ok_or(if tt.is_empty() {
-        FormatError::BadStructure
-    } else {
-        FormatError::UnknownType
-    })?;
-    // Six base62 digits of a value ≤ u32::MAX are the canonical encoding of that value, so
-    // comparing the encoded CRC with the digits is the same test as decoding them and comparing
-    // values (an invalid or out-of-range digit string never equals an encoding).
-    let sum_at = b.len() - CHECKSUM_LEN;
-    if checksum(&b[..sum_at]) != b[sum_at..] {
-        return Err(FormatError::BadChecksum);
-    }
-    // The body was checked to be base62 above.
-    let mut tag = [0u8; LOOKUP_LEN];
-    tag.copy_from_slice(&b[last + 1..last + 1 + LOOKUP_LEN]);
-    Ok(ParsedKey {
-        raw: key,
+    with_namespace(b, h)
+}
+
+/// `well_formed` for a key whose head is not `tt_env`: `ns_tt_env`, a tag (1..=16 bytes) up to
+/// the first byte that is not a tag character, which must be `_`; then `tt_` and the env tag.
+/// `b` is at least MIN_KEY_LEN long, `h` is the length of its head.
+#[inline(never)]
+fn with_namespace(b: &[u8], h: usize) -> Option<Head> {
+    let w = b.first_chunk::<MIN_KEY_LEN>()?;
+    let ns_len = scan::tag_prefix_len(w.first_chunk::<16>()?);
+    let type_start = ns_len + 1;
+    let env_start = type_start + 3;
+    let key_type = type_of(w[type_start], w[type_start + 1])?;
+    let env = w.get(env_start..)?.first_chunk::<16>()?;
+    (ns_len > 0
+        && w[ns_len] == b'_'
+        && w[type_start + 2] == b'_'
+        && scan::is_tag_prefix(env, h.checked_sub(env_start)?))
+    .then_some(Head {
         type_start,
         key_type,
-        env_start: env_sep + 1,
-        lookup: LookupTag(tag),
+        env_start,
     })
 }
 
-/// Whether `c` is `[0-9A-Za-z]`. Branch-free (`c | 0x20` maps `A-Z` onto `a-z` and nothing else
-/// onto it), so that the loops below vectorise.
+/// CRC-32 (IEEE) of `data`: `crc32fast::hash` without its per-call CPU feature detection
+/// (about 40 instructions, a quarter of the CRC of a key): the hasher it builds is made once
+/// and copied.
 #[inline(always)]
-fn is_base62(c: u8) -> bool {
-    (c.wrapping_sub(b'0') < 10) | ((c | 0x20).wrapping_sub(b'a') < 26)
+fn crc32(data: &[u8]) -> u32 {
+    static HASHER: std::sync::OnceLock<crc32fast::Hasher> = std::sync::OnceLock::new();
+    let mut hasher = HASHER.get_or_init(crc32fast::Hasher::new).clone();
+    hasher.update(data);
+    hasher.finalize()
 }
 
-/// Whether `c` is base62 or `_`.
+/// The last step for a key whose structure is valid (its body base62): the checksum, then the
+/// parsed key.
 #[inline(always)]
-fn is_key_char(c: u8) -> bool {
-    is_base62(c) | (c == b'_')
-}
-
-// Eight bytes at a time (SWAR). For bytes below 0x80, adding `0x80 - lo` to every byte sets
-// its high bit iff the byte is ≥ `lo`, and adding `0x7f - hi` sets it iff the byte is > `hi`;
-// neither sum reaches 0x100, so no carry crosses into the next byte.
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const HIGH: u64 = 0x8080_8080_8080_8080;
-
-#[inline(always)]
-const fn splat(b: u8) -> u64 {
-    b as u64 * 0x0101_0101_0101_0101
-}
-
-/// High bit of each byte set iff that byte of `x7` (all bytes < 0x80) is in `lo..=hi`.
-#[inline(always)]
-fn in_range(x7: u64, lo: u8, hi: u8) -> u64 {
-    x7.wrapping_add(splat(0x80 - lo)) & !x7.wrapping_add(splat(0x7f - hi)) & HIGH
-}
-
-/// High bit of each byte set iff that byte of `x` is base62.
-#[inline(always)]
-fn base62_mask(x: u64) -> u64 {
-    let x7 = x & LOW7;
-    (in_range(x7, b'0', b'9') | in_range(x7 | splat(0x20), b'a', b'z')) & !x
-}
-
-/// High bit of each byte set iff that byte of `x` is base62 or `_`.
-#[inline(always)]
-fn key_char_mask(x: u64) -> u64 {
-    base62_mask(x) | (in_range(x & LOW7, b'_', b'_') & !x)
-}
-
-/// Whether every byte passes: eight at a time through `mask`, the last word overlapping the
-/// one before it (the test is idempotent); no early exit. Slices under 8 bytes go through
-/// `scalar`.
-#[inline(always)]
-fn all_bytes(b: &[u8], mask: impl Fn(u64) -> u64, scalar: impl Fn(u8) -> bool) -> bool {
-    if b.len() < 8 {
-        return b.iter().all(|&c| scalar(c));
+fn check_sum(key: &str, head: Head) -> Result<ParsedKey<'_>, FormatError> {
+    let b = key.as_bytes();
+    let (covered, _) = b
+        .split_last_chunk::<CHECKSUM_LEN>()
+        .ok_or(FormatError::BadBodyLength)?;
+    let (_, body) = b
+        .split_last_chunk::<BODY_LEN>()
+        .ok_or(FormatError::BadBodyLength)?;
+    let (lookup, _) = body
+        .split_first_chunk::<LOOKUP_LEN>()
+        .ok_or(FormatError::BadBodyLength)?;
+    let (_, last8) = body
+        .split_last_chunk::<8>()
+        .ok_or(FormatError::BadBodyLength)?;
+    // Decoding the six digits (all base62 here) and comparing values is the reference's test:
+    // a digit string whose value exceeds u32::MAX equals no CRC.
+    if u64::from(crc32(covered)) != base62::decode_last6(last8) {
+        return Err(FormatError::BadChecksum);
     }
-    let word = |i: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[i..i + 8]);
-        u64::from_le_bytes(w)
-    };
-    let mut acc = HIGH;
-    let mut i = 0;
-    while i + 8 <= b.len() {
-        acc &= mask(word(i));
-        i += 8;
-    }
-    if i < b.len() {
-        acc &= mask(word(b.len() - 8));
-    }
-    acc == HIGH
+    Ok(ParsedKey {
+        raw: key,
+        type_start: head.type_start,
+        key_type: head.key_type,
+        env_start: head.env_start,
+        lookup: LookupTag(*lookup),
+    })
 }
 
-/// Whether every byte is base62 or `_`.
+/// Whether `s` is a namespace or environment tag, `[a-z0-9]{1,16}`.
 #[inline]
-fn all_key_chars(b: &[u8]) -> bool {
-    all_bytes(b, key_char_mask, is_key_char)
-}
-
-/// Whether every byte is base62.
-#[inline]
-fn all_base62(b: &[u8]) -> bool {
-    all_bytes(b, base62_mask, is_base62)
+fn is_tag(s: &[u8]) -> bool {
+    (1..=16).contains(&s.len()) && s.iter().all(|&c| scan::is_tag_char(c))
 }
 
 /// Position of the last `_` in a short slice.
@@ -578,21 +587,92 @@ fn rfind_underscore(b: &[u8]) -> Option<usize> {
     b.iter().rposition(|&c| c == b'_')
 }
 
-/// The error for a key (of valid characters) whose last `_` is not followed by exactly
-/// [`BODY_LEN`] base62 characters.
-#[cold]
-fn body_error(b: &[u8]) -> FormatError {
-    match rfind_underscore(b) {
-        None => FormatError::BadStructure,
-        // The body after the last `_` has no `_` and only valid characters: it is base62, so
-        // it can only be of the wrong length.
-        Some(_) => FormatError::BadBodyLength,
+/// Every input `well_formed` did not accept, by the format's rules in their order: empty, too
+/// long, an invalid character anywhere, no `_`, a body (after the last `_`) of the wrong
+/// length, then (`parse_head`) the head's parts, then the checksum.
+#[inline(always)]
+fn parse_slow(key: &str) -> Result<ParsedKey<'_>, FormatError> {
+    let b = key.as_bytes();
+    if b.is_empty() {
+        return Err(FormatError::Empty);
     }
+    if b.len() > MAX_KEY_LEN {
+        return Err(FormatError::TooLong);
+    }
+    let (all_key_chars, any_underscore) = scan::scan_key(b);
+    if !all_key_chars {
+        return Err(FormatError::InvalidCharacter);
+    }
+    if !any_underscore {
+        return Err(FormatError::BadStructure);
+    }
+    // The last `_` is BODY_LEN + 1 bytes from the end iff that byte is `_` and none of the
+    // BODY_LEN after it is (they are key characters: so, all base62).
+    let (front, body) = b
+        .split_last_chunk::<BODY_LEN>()
+        .ok_or(FormatError::BadBodyLength)?;
+    let (&sep, _) = front.split_last().ok_or(FormatError::BadBodyLength)?;
+    if sep != b'_' || !scan::body_is_base62(body) {
+        return Err(FormatError::BadBodyLength);
+    }
+    parse_head(key)
+}
+
+/// The rest of `parse_slow`, for a key of valid characters whose body is in place.
+#[inline(never)]
+fn parse_head(key: &str) -> Result<ParsedKey<'_>, FormatError> {
+    let b = key.as_bytes();
+    let head = b
+        .len()
+        .checked_sub(BODY_LEN + 1)
+        .and_then(|h| b.get(..h))
+        .ok_or(FormatError::BadBodyLength)?;
+    // head is `[ns_]tt_env`: two or three non-empty segments.
+    let env_sep = rfind_underscore(head).ok_or(FormatError::BadStructure)?;
+    let (rest, env) = (&head[..env_sep], &head[env_sep + 1..]);
+    let (ns, tt, type_start) = match rfind_underscore(rest) {
+        Some(i) => (Some(&rest[..i]), &rest[i + 1..], i + 1),
+        None => (None, rest, 0),
+    };
+    if let Some(ns) = ns
+        && !is_tag(ns)
+    {
+        return Err(if ns.contains(&b'_') || ns.is_empty() {
+            FormatError::BadStructure
+        } else {
+            FormatError::WrongNamespace
+        });
+    }
+    if !is_tag(env) {
+        return Err(if env.is_empty() {
+            FormatError::BadStructure
+        } else {
+            FormatError::UnknownEnvironment
+        });
+    }
+    let key_type = match *tt {
+        [a, b] => type_of(a, b),
+        _ => None,
+    }
+    .ok_or(if tt.is_empty() {
+        FormatError::BadStructure
+    } else {
+        FormatError::UnknownType
+    })?;
+    check_sum(
+        key,
+        Head {
+            type_start,
+            key_type,
+            env_start: env_sep + 1,
+        },
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// The parser as first written (straightforward, slower): the new one must agree with it
     /// on every input.
@@ -657,34 +737,6 @@ mod tests {
             env_start: env_sep + 1,
             lookup,
         })
-    }
-
-    #[test]
-    fn byte_classes_match_std() {
-        for c in 0..=255u8 {
-            assert_eq!(is_base62(c), c.is_ascii_alphanumeric(), "{c}");
-            assert_eq!(
-                is_key_char(c),
-                c.is_ascii_alphanumeric() || c == b'_',
-                "{c}"
-            );
-            // Every byte value at every position of a word, between valid and invalid
-            // neighbours.
-            for fill in [b'a', b'Z', b'_', 0xff, 0x00, b'-'] {
-                for pos in 0..8 {
-                    let mut w = [fill; 8];
-                    w[pos] = c;
-                    let x = u64::from_le_bytes(w);
-                    let lane = 0x80u64 << (pos * 8);
-                    assert_eq!(base62_mask(x) & lane != 0, is_base62(c), "{c} {fill} {pos}");
-                    assert_eq!(
-                        key_char_mask(x) & lane != 0,
-                        is_key_char(c),
-                        "{c} {fill} {pos}"
-                    );
-                }
-            }
-        }
     }
 
     /// Every single-byte substitution, deletion and insertion of valid keys (with and without
@@ -756,5 +808,135 @@ mod tests {
             checked += 1;
         }
         assert!(checked > 3_000, "{checked}");
+    }
+    /// Near-valid keys: the parts of a key, each either valid or drawn from a wider set (empty,
+    /// too long, upper case, `_`), a body of about the right length, a checksum that is right,
+    /// random or out of range, then a few random edits, with the checksum repaired or not.
+    fn near_valid_key() -> impl Strategy<Value = String> {
+        let ns = prop_oneof![
+            2 => Just(None),
+            2 => "[a-z0-9]{1,16}".prop_map(Some),
+            1 => "[a-zA-Z0-9_]{0,18}".prop_map(Some),
+        ];
+        let tt = prop_oneof![
+            3 => prop_oneof![Just("pk"), Just("sk"), Just("rk")].prop_map(str::to_owned),
+            1 => "[a-z_K]{0,3}",
+        ];
+        let env = prop_oneof![
+            2 => prop_oneof![Just("prod"), Just("test")].prop_map(str::to_owned),
+            2 => "[a-z0-9]{1,16}",
+            1 => "[a-zA-Z0-9_]{0,18}",
+        ];
+        let body = prop_oneof![
+            4 => "[0-9A-Za-z]{49}",
+            1 => "[0-9A-Za-z]{46,52}",
+        ];
+        let sum = prop_oneof![
+            4 => Just(None),
+            1 => "[0-9A-Za-z]{6}".prop_map(Some),
+            1 => "[u-z]{6}".prop_map(Some),
+        ];
+        let edit = (
+            0..3u8,
+            any::<prop::sample::Index>(),
+            prop_oneof![
+                3 => "[0-9A-Za-z_]",
+                1 => "[-é ]",
+            ],
+        );
+        (
+            ns,
+            tt,
+            env,
+            body,
+            sum,
+            prop::collection::vec(edit, 0..3),
+            any::<bool>(),
+        )
+            .prop_map(|(ns, tt, env, body, sum, edits, repair)| {
+                let mut k = String::new();
+                if let Some(ns) = ns {
+                    k.push_str(&ns);
+                    k.push('_');
+                }
+                k.push_str(&format!("{tt}_{env}_{body}"));
+                let own = checksum(k.as_bytes());
+                k.push_str(&sum.unwrap_or_else(|| String::from_utf8_lossy(&own).into_owned()));
+                let mut chars: Vec<char> = k.chars().collect();
+                for (kind, at, c) in edits {
+                    let c = c.chars().next().unwrap_or('-');
+                    match kind {
+                        0 if !chars.is_empty() => {
+                            let at = at.index(chars.len());
+                            chars[at] = c;
+                        }
+                        1 => chars.insert(at.index(chars.len() + 1), c),
+                        _ if !chars.is_empty() => {
+                            chars.remove(at.index(chars.len()));
+                        }
+                        _ => {}
+                    }
+                }
+                let mut k: String = chars.into_iter().collect();
+                if repair && k.len() > CHECKSUM_LEN && k.is_char_boundary(k.len() - CHECKSUM_LEN) {
+                    let at = k.len() - CHECKSUM_LEN;
+                    let sum = checksum(&k.as_bytes()[..at]);
+                    k.truncate(at);
+                    k.push_str(&String::from_utf8_lossy(&sum));
+                }
+                k
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Arbitrary strings: any bytes (made UTF-8) and any Unicode.
+        #[test]
+        fn agrees_with_reference_on_arbitrary_strings(
+            bytes in prop::collection::vec(any::<u8>(), 0..=140),
+            text in any::<String>(),
+            keyish in "[a-zA-Z0-9_]{0,130}",
+        ) {
+            let lossy = String::from_utf8_lossy(&bytes);
+            for s in [&*lossy, &text, &keyish] {
+                prop_assert_eq!(parse_any(s), reference(s), "{:?}", s);
+            }
+        }
+
+        /// Near-valid keys, most of which reach the head and checksum checks.
+        #[test]
+        fn agrees_with_reference_on_near_valid_keys(key in near_valid_key()) {
+            prop_assert_eq!(parse_any(&key), reference(&key), "{:?}", key);
+        }
+    }
+
+    /// The near-valid strategy reaches every outcome, so the property above tests them all.
+    #[test]
+    fn near_valid_keys_reach_every_outcome() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let strategy = near_valid_key();
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..5_000 {
+            let Ok(tree) = strategy.new_tree(&mut runner) else {
+                continue;
+            };
+            let key = tree.current();
+            seen.insert(format!("{:?}", parse_any(&key).map(|_| ())));
+        }
+        for outcome in [
+            "Ok(())",
+            "Err(InvalidCharacter)",
+            "Err(BadStructure)",
+            "Err(BadBodyLength)",
+            "Err(UnknownType)",
+            "Err(UnknownEnvironment)",
+            "Err(WrongNamespace)",
+            "Err(BadChecksum)",
+        ] {
+            assert!(seen.contains(outcome), "{outcome} never reached: {seen:?}");
+        }
     }
 }

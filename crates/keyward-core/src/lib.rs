@@ -23,6 +23,7 @@ mod format;
 mod model;
 mod permission;
 mod rng;
+mod scan;
 mod secret;
 mod time;
 
