@@ -31,6 +31,10 @@ fn engine_cases(c: &mut Criterion, fx: &Fixture) {
         let mut keys = Cycle::new(&fx.keys.hit);
         bench.iter(|| black_box(kw.verify(black_box(keys.next()))).is_ok());
     });
+    g.bench_function(BenchmarkId::new(format!("{b}_hit_with"), n), |bench| {
+        let mut keys = Cycle::new(&fx.keys.hit);
+        bench.iter(|| black_box(kw.verify_with(black_box(keys.next()), |v| v.version())).is_ok());
+    });
     g.bench_function(BenchmarkId::new(format!("{b}_wrong_secret"), n), |bench| {
         let mut keys = Cycle::new(&fx.keys.wrong_secret);
         bench.iter(|| black_box(kw.verify(black_box(keys.next()))).is_ok());

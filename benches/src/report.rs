@@ -168,6 +168,13 @@ pub fn check(m: &Medians, memory_per_credential: Option<f64>) -> Vec<Check> {
             "x",
         );
         c.push(
+            format!("n={n}: verify_with hit (borrowed answer), memory ÷ floor"),
+            "≤ 1.3×",
+            Bound::AtMost(1.3),
+            c.ratio(&v("memory_hit_with"), &v("floor")),
+            "x",
+        );
+        c.push(
             format!("n={n}: verify hit, sled ÷ memory"),
             "≤ 1.1×",
             Bound::AtMost(1.1),

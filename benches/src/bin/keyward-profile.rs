@@ -30,6 +30,18 @@ fn verify_loop(kw: &Keyward, keys: &[String], rounds: usize) -> usize {
     ok
 }
 
+/// `verify_with`, the borrowing form (`--toggle-collect='*verify_with_loop*'`).
+#[inline(never)]
+fn verify_with_loop(kw: &Keyward, keys: &[String], rounds: usize) -> usize {
+    let mut ok = 0;
+    for _ in 0..rounds {
+        for k in keys {
+            ok += usize::from(black_box(kw.verify_with(black_box(k), |v| v.version())).is_ok());
+        }
+    }
+    ok
+}
+
 /// The floor baseline over the same keys (`--toggle-collect='*floor_loop*'`).
 #[inline(never)]
 fn floor_loop(floor: &Floor, keys: &[String], rounds: usize) -> usize {
@@ -77,7 +89,12 @@ fn main() {
         "malformed" => &fx.keys.malformed,
         _ => &fx.keys.hit,
     };
-    let ok = verify_loop(engine, keys, rounds);
+    let run = if mode == "verify_with" {
+        verify_with_loop
+    } else {
+        verify_loop
+    };
+    let ok = run(engine, keys, rounds);
     println!(
         "{mode}: {ok} of {} verifications succeeded",
         keys.len() * rounds
@@ -85,7 +102,7 @@ fn main() {
     if std::env::var_os("KEYWARD_PROFILE_TIME").is_some() {
         // Wall time of one more pass (run it outside valgrind): ns per verification.
         let start = std::time::Instant::now();
-        verify_loop(engine, keys, rounds);
+        run(engine, keys, rounds);
         let ns = start.elapsed().as_nanos() as f64 / (keys.len() * rounds) as f64;
         println!("{mode}: {ns:.1} ns per verification");
     }

@@ -32,7 +32,7 @@ pub mod http;
 pub use config::{Backend, Config};
 pub use engine::{Issued, KeyUpdate, Keyward, NewKey, PartialRegeneration, SweepReport};
 pub use error::EngineError;
-pub use verify::{Verified, VerifyError};
+pub use verify::{Verified, VerifiedRef, VerifyError};
 
 /// Re-export of `keyward-core` (key format, model, permissions).
 pub use keyward_core as core;

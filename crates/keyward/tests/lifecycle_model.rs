@@ -466,6 +466,22 @@ fn check_key(
     let permission = required.map(|p| p.parse::<Permission>().unwrap());
     let got = kw.verify_for(&k.key, env, permission.as_ref());
     let want = model.verify(k, env, required);
+    if env.is_none() && required.is_none() {
+        // The borrowing form answers exactly as the owned one.
+        let lent = kw.verify_with(&k.key, |v| {
+            (
+                v.id().clone(),
+                v.version(),
+                v.expires_at(),
+                v.to_owned().version(),
+            )
+        });
+        let owned = got
+            .as_ref()
+            .map(|v| (v.id().clone(), v.version(), v.expires_at(), v.version()))
+            .map_err(|e| *e);
+        prop_assert_eq!(lent, owned, "verify_with vs verify, key v{}", k.version);
+    }
     let c = &model.creds[k.cred];
     match (&got, &want) {
         (Ok(v), Ok(())) => {
