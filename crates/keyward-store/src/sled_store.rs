@@ -1,12 +1,53 @@
-//! The sled backend: four trees in one sled database, every write one multi-tree transaction,
+//! The sled backend: four trees in one sled database. Every write is a short sequence of plain
+//! sled operations under the store's writer lock, bracketed by a write intent in `meta`, and is
 //! flushed and fsynced before it is acknowledged.
 //!
 //! | tree       | key                         | value                                  |
 //! |------------|-----------------------------|----------------------------------------|
 //! | `meta`     | `format_version`            | one byte, [`FORMAT_VERSION`]           |
+//! | `meta`     | `pending_write`             | the write in progress (see below)      |
 //! | `records`  | credential id (29 bytes)    | `[FORMAT_VERSION] ++ postcard(record)` |
 //! | `lookup`   | lookup tag (16 bytes)       | credential id                          |
 //! | `accounts` | account ‖ `0x00` ‖ id       | empty                                  |
+//!
+//! # Why not a sled transaction
+//!
+//! sled 0.34 makes a multi-tree transaction (and a single-tree `apply_batch`, which uses the same
+//! mechanism) atomic by reserving a batch manifest in its own log buffer ahead of the batch's
+//! updates; that buffer is written with its own `pwrite` and `sync_file_range`, on the same page
+//! as the updates that follow, so a durable transaction costs two synchronous log writes where a
+//! plain insert costs one (plus sled's transaction overhead). Measured on the development
+//! machine (`benches/benches/write.rs`, interleaved), that was about two thirds of the difference
+//! between a durable issue and a bare insert + flush + `fdatasync`.
+//!
+//! # The write-intent protocol
+//!
+//! A write of one credential is, under the store's writer lock (which, with sled's file lock,
+//! makes this store the only writer):
+//!
+//! 1. read the stored record and check the revision ([`check_revision`]) and that no other
+//!    credential holds one of the new lookup tags; nothing is written if a check fails;
+//! 2. insert the write intent into `meta` (`pending_write`: the id, and every lookup tag and
+//!    account key the write may change);
+//! 3. insert the new lookup and account entries;
+//! 4. insert (or remove) the record: **the commit point**;
+//! 5. remove the lookup and account entries the record no longer has;
+//! 6. remove the intent.
+//!
+//! Then, outside the lock, sled's flush and an `fdatasync` make it durable.
+//!
+//! *Readers* see the old credential or the new one, never a mix: a lookup entry or account entry
+//! only counts if the record it points to holds the tag or belongs to the account
+//! (`find_by_lookup` and listing by account check), so the entries added before the commit
+//! point and the ones removed after it are invisible.
+//!
+//! *After a crash*, sled recovers a prefix of its log (the property its own batches rely on:
+//! recovery stops at the first write that did not reach the disk). If that prefix ends inside
+//! steps 2–6, the intent is there, and [`SledStore::open`] settles it before anything else:
+//! each entry the intent names is made to agree with the record as recovered (old or new), and
+//! the intent is removed. A store therefore never opens with its indexes out of step with its
+//! records, as with the transaction. A build that predates the intent ignores it and at worst
+//! sees the dangling entries described in `docs/storage.md`, which it already tolerates.
 //!
 //! See `docs/storage.md` for the layout, the durability promise and the kill test behind it.
 
@@ -14,8 +55,11 @@ use core::fmt;
 use std::fs::File;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use keyward_core::{AccountId, Credential, CredentialId, LookupTag};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 
@@ -32,6 +76,9 @@ pub const LOOKUP_TREE: &str = "lookup";
 pub const ACCOUNTS_TREE: &str = "accounts";
 /// Key of the format version in the [`META_TREE`].
 pub const FORMAT_VERSION_KEY: &[u8] = b"format_version";
+/// Key of the write in progress in the [`META_TREE`]: present only between the steps of a write,
+/// or after a crash in the middle of one until the next [`SledStore::open`] settles it.
+const PENDING_WRITE_KEY: &[u8] = b"pending_write";
 
 /// sled's page cache bound. The hot index already holds every credential in memory, so sled's
 /// cache only needs the index trees' upper levels and recently written pages.
@@ -43,12 +90,20 @@ const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 /// process) fails at once with [`StoreError::InUse`].
 pub struct SledStore {
     db: sled::Db,
+    meta: sled::Tree,
     records: sled::Tree,
     lookup: sled::Tree,
     accounts: sled::Tree,
     /// sled's data file, fsynced after sled's own flush (which only `sync_file_range`s).
     data_file: File,
     path: PathBuf,
+    /// Held by every write from its first read to its last tree operation (not during the
+    /// flush), so that one write's checks and steps are never interleaved with another's.
+    writer: Mutex<()>,
+    /// Set when a write failed half-way and its intent could not be settled: the intent is
+    /// still in `meta`, and the next write would replace it, so writes refuse until the store is
+    /// reopened (which settles it).
+    broken: AtomicBool,
 }
 
 impl fmt::Debug for SledStore {
@@ -122,6 +177,97 @@ fn tx_owner_holds(records: &TransactionalTree, owner: &[u8], lookup: &LookupTag)
         None => Ok(false),
         Some(bytes) => Ok(decode_credential(&lossy(owner), &bytes)
             .map_or(true, |c| c.secret_by_lookup(lookup).is_some())),
+    }
+}
+
+/// The write in progress, stored under [`PENDING_WRITE_KEY`] as
+/// `[FORMAT_VERSION] ++ postcard(WriteIntent)`: which index entries the write may change, so
+/// that a crash in its middle can be settled by looking at those entries only.
+#[derive(Debug, Serialize, Deserialize)]
+struct WriteIntent {
+    /// The credential id.
+    id: Vec<u8>,
+    /// Every lookup tag whose entry the write may add or remove.
+    lookups: Vec<Vec<u8>>,
+    /// Every account-index key the write may add or remove.
+    accounts: Vec<Vec<u8>>,
+}
+
+impl WriteIntent {
+    fn encode(&self) -> Result<Vec<u8>, StoreError> {
+        postcard::to_extend(self, vec![FORMAT_VERSION]).map_err(|e| StoreError::Backend {
+            message: format!("encoding the write intent of {}: {e}", lossy(&self.id)),
+        })
+    }
+
+    /// `None` if the bytes are not an intent this build wrote.
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        match bytes.split_first() {
+            Some((&FORMAT_VERSION, body)) => match postcard::take_from_bytes(body) {
+                Ok((intent, [])) => Some(intent),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// A tree of the store, for [`Step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Meta,
+    Records,
+    Lookup,
+    Accounts,
+}
+
+/// One plain sled operation of a write: an insert, or a remove when `value` is `None`.
+#[derive(Debug)]
+struct Step {
+    tree: Which,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+impl Step {
+    fn insert(tree: Which, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
+        Self {
+            tree,
+            key: key.into(),
+            value: Some(value.into()),
+        }
+    }
+
+    fn remove(tree: Which, key: impl Into<Vec<u8>>) -> Self {
+        Self {
+            tree,
+            key: key.into(),
+            value: None,
+        }
+    }
+}
+
+/// A checked write: its intent, and its steps in order (the intent's insert first and its
+/// removal last).
+#[derive(Debug)]
+struct Plan {
+    intent: WriteIntent,
+    steps: Vec<Step>,
+}
+
+impl Plan {
+    /// Brackets `body` (the index and record steps, in the order that keeps the record the
+    /// commit point) with the intent's insert and removal.
+    fn new(intent: WriteIntent, body: Vec<Step>) -> Result<Self, StoreError> {
+        let mut steps = Vec::with_capacity(body.len() + 2);
+        steps.push(Step::insert(
+            Which::Meta,
+            PENDING_WRITE_KEY,
+            intent.encode()?,
+        ));
+        steps.extend(body);
+        steps.push(Step::remove(Which::Meta, PENDING_WRITE_KEY));
+        Ok(Self { intent, steps })
     }
 }
 
@@ -203,16 +349,21 @@ impl SledStore {
         let data_file = File::open(&data_path).map_err(|e| io_err("cannot open", &data_path, e))?;
         let store = Self {
             db,
+            meta,
             records,
             lookup,
             accounts,
             data_file,
             path,
+            writer: Mutex::new(()),
+            broken: AtomicBool::new(false),
         };
         if fresh {
             // A new store (or, after damage, one whose meta entry is lost: the records say
             // nothing newer than this build, or decoding them will say so per record).
-            meta.insert(FORMAT_VERSION_KEY, vec![FORMAT_VERSION])
+            store
+                .meta
+                .insert(FORMAT_VERSION_KEY, vec![FORMAT_VERSION])
                 .map_err(|e| sled_err("writing the format version", e))?;
             store.flush()?;
             // Make the new files' directory entries durable too.
@@ -221,7 +372,161 @@ impl SledStore {
                     .map_err(|e| io_err("cannot sync directory", &store.path, e))?;
             }
         }
+        store.settle_pending()?;
         Ok(store)
+    }
+
+    /// Settles the intent of a write that a crash interrupted, if there is one (see the module
+    /// documentation), and makes the result durable. An intent this build cannot read (damage
+    /// that sled's checksums did not catch) is settled by repairing every index.
+    fn settle_pending(&self) -> Result<(), StoreError> {
+        let Some(bytes) = self
+            .meta
+            .get(PENDING_WRITE_KEY)
+            .map_err(|e| sled_err("reading the pending write", e))?
+        else {
+            return Ok(());
+        };
+        match WriteIntent::decode(&bytes) {
+            Some(intent) => self.settle(&intent)?,
+            None => {
+                self.repair_indexes()?;
+                self.meta
+                    .remove(PENDING_WRITE_KEY)
+                    .map_err(|e| sled_err("removing the pending write", e))?;
+            }
+        }
+        self.flush()
+    }
+
+    /// Makes every index entry `intent` names agree with the record as it is now (whether the
+    /// write reached its commit point or not), then removes the intent. Idempotent.
+    fn settle(&self, intent: &WriteIntent) -> Result<(), StoreError> {
+        let id = intent.id.as_slice();
+        let record = match self
+            .records
+            .get(id)
+            .map_err(|e| sled_err("reading records", e))?
+        {
+            None => None,
+            Some(bytes) => match Self::decode(id, &bytes) {
+                Ok(c) => Some(c),
+                // Cannot tell what it holds: leave its entries as they are (an undecodable
+                // record is reported and removed on its own, see `remove_undecodable`).
+                Err(_) => return self.clear_intent(),
+            },
+        };
+        for tag in &intent.lookups {
+            let holds = match (&record, LookupTag::new(tag)) {
+                (Some(c), Some(t)) => c.secret_by_lookup(&t).is_some(),
+                _ => false,
+            };
+            let entry = self
+                .lookup
+                .get(tag)
+                .map_err(|e| sled_err("reading the lookup index", e))?;
+            match entry {
+                Some(owner) if owner.as_ref() == id => {
+                    if !holds {
+                        self.lookup
+                            .remove(tag.as_slice())
+                            .map_err(|e| sled_err("settling the lookup index", e))?;
+                    }
+                }
+                other => {
+                    // The tag was free (or dangling) when the write checked it, and no write
+                    // has run since; still, never take a tag from a record that holds it.
+                    let taken = match (&other, LookupTag::new(tag)) {
+                        (Some(owner), Some(t)) => self.owner_holds(owner, &t)?,
+                        _ => false,
+                    };
+                    if holds && !taken {
+                        self.lookup
+                            .insert(tag.as_slice(), id)
+                            .map_err(|e| sled_err("settling the lookup index", e))?;
+                    }
+                }
+            }
+        }
+        for key in &intent.accounts {
+            let (account, key_id) = split_account_key(key);
+            let belongs = key_id == id
+                && record
+                    .as_ref()
+                    .is_some_and(|c| c.account.as_str().as_bytes() == account);
+            if belongs {
+                self.accounts
+                    .insert(key.as_slice(), sled::IVec::default())
+                    .map_err(|e| sled_err("settling the account index", e))?;
+            } else {
+                self.accounts
+                    .remove(key.as_slice())
+                    .map_err(|e| sled_err("settling the account index", e))?;
+            }
+        }
+        self.clear_intent()
+    }
+
+    fn clear_intent(&self) -> Result<(), StoreError> {
+        self.meta
+            .remove(PENDING_WRITE_KEY)
+            .map(drop)
+            .map_err(|e| sled_err("removing the pending write", e))
+    }
+
+    /// Whether the record `owner` holds `lookup`. An undecodable owner counts as holding it:
+    /// refusing a write is safer than stealing a tag.
+    fn owner_holds(&self, owner: &[u8], lookup: &LookupTag) -> Result<bool, StoreError> {
+        self.record_holds(owner, |c| c.secret_by_lookup(lookup).is_some())
+    }
+
+    fn tree(&self, which: Which) -> &sled::Tree {
+        match which {
+            Which::Meta => &self.meta,
+            Which::Records => &self.records,
+            Which::Lookup => &self.lookup,
+            Which::Accounts => &self.accounts,
+        }
+    }
+
+    /// Runs `steps` in order, stopping at the first error.
+    fn run_steps(&self, steps: &[Step]) -> Result<(), StoreError> {
+        for step in steps {
+            let tree = self.tree(step.tree);
+            let r = match &step.value {
+                Some(v) => tree.insert(step.key.as_slice(), v.as_slice()).map(drop),
+                None => tree.remove(step.key.as_slice()).map(drop),
+            };
+            r.map_err(|e| sled_err("write", e))?;
+        }
+        Ok(())
+    }
+
+    /// Runs a checked write's steps (the caller holds the writer lock). If one fails, the
+    /// intent is settled at once, so the store is consistent again whether or not the record
+    /// was written; if even that fails, writes refuse until the store is reopened.
+    fn commit(&self, plan: &Plan) -> Result<(), StoreError> {
+        let r = self.run_steps(&plan.steps);
+        if r.is_err() && self.settle(&plan.intent).is_err() {
+            self.broken.store(true, Ordering::Release);
+        }
+        r
+    }
+
+    /// Takes the writer lock, unless an earlier failure left an intent that must be settled by
+    /// reopening the store first.
+    fn lock_writer(&self) -> Result<parking_lot::MutexGuard<'_, ()>, StoreError> {
+        let guard = self.writer.lock();
+        if self.broken.load(Ordering::Acquire) {
+            return Err(StoreError::Backend {
+                message: format!(
+                    "sled store {}: a write failed half-way and could not be rolled back; \
+                     reopen the store to recover",
+                    self.path.display()
+                ),
+            });
+        }
+        Ok(guard)
     }
 
     /// The directory the store lives in.
@@ -324,11 +629,13 @@ impl SledStore {
 
     /// Fixes what [`SledStore::check_indexes`] finds (except undecodable records, see
     /// [`SledStore::remove_undecodable`]): adds missing index entries and removes dangling
-    /// ones, each re-checked inside its own transaction so that it is safe next to concurrent
-    /// writes. Returns the number of entries fixed.
+    /// ones, each re-checked inside its own transaction under the writer lock, so that it is
+    /// safe next to concurrent writes. Returns the number of entries fixed.
     pub fn repair_indexes(&self) -> Result<usize, StoreError> {
         let mut fixed = 0;
         for problem in self.check_indexes()? {
+            // Each fix re-checks under the writer lock, between two writes, never inside one.
+            let _writer = self.lock_writer()?;
             let done = match problem {
                 IndexProblem::UndecodableRecord(_) => false,
                 IndexProblem::MissingLookup { id, lookup, .. } => {
@@ -456,6 +763,7 @@ impl SledStore {
                 account_keys.push(k);
             }
         }
+        let writer = self.lock_writer()?;
         let r = (&self.records, &self.lookup, &self.accounts).transaction(
             |(records, index, accounts)| {
                 let Some(bytes) = records.get(key)? else {
@@ -476,11 +784,140 @@ impl SledStore {
                 Ok(true)
             },
         );
+        drop(writer);
         let removed = tx_result("removing an undecodable record", r)?;
         if removed {
             self.flush()?;
         }
         Ok(removed)
+    }
+
+    /// Reads the stored record of `id` (the caller holds the writer lock).
+    fn stored(&self, id: &[u8]) -> Result<Option<Credential>, StoreError> {
+        match self
+            .records
+            .get(id)
+            .map_err(|e| sled_err("reading records", e))?
+        {
+            None => Ok(None),
+            Some(bytes) => Self::decode(id, &bytes).map(Some),
+        }
+    }
+
+    /// Checks a put (revision, unused lookup tags) and lists its steps; writes nothing. The
+    /// caller holds the writer lock, so nothing changes between these reads and the steps.
+    fn plan_put(&self, cred: &Credential, revision: u64) -> Result<Plan, StoreError> {
+        let id = cred.id.as_str().as_bytes();
+        let old = self.stored(id)?;
+        check_revision(
+            &cred.id,
+            (cred.revision != 0).then_some(cred.revision),
+            old.as_ref().map(|c| c.revision),
+        )?;
+        for s in &cred.secrets {
+            if let Some(owner) = self
+                .lookup
+                .get(s.lookup.as_bytes())
+                .map_err(|e| sled_err("reading the lookup index", e))?
+                && owner.as_ref() != id
+                && self.owner_holds(&owner, &s.lookup)?
+            {
+                return Err(StoreError::DuplicateLookup { lookup: s.lookup });
+            }
+        }
+        let mut stored = cred.clone();
+        stored.revision = revision;
+        let bytes = encode_credential(&stored)?;
+        let acct_key = account_key(&cred.account, &cred.id);
+
+        // Entries the new record no longer has, still pointing to it.
+        let mut stale_lookups = Vec::new();
+        let mut stale_account = None;
+        if let Some(old) = &old {
+            for s in &old.secrets {
+                if cred.secret_by_lookup(&s.lookup).is_none()
+                    && self
+                        .lookup
+                        .get(s.lookup.as_bytes())
+                        .map_err(|e| sled_err("reading the lookup index", e))?
+                        .as_deref()
+                        == Some(id)
+                {
+                    stale_lookups.push(s.lookup.as_bytes().to_vec());
+                }
+            }
+            if old.account != cred.account {
+                stale_account = Some(account_key(&old.account, &old.id));
+            }
+        }
+
+        let intent = WriteIntent {
+            id: id.to_vec(),
+            lookups: cred
+                .secrets
+                .iter()
+                .map(|s| s.lookup.as_bytes().to_vec())
+                .chain(stale_lookups.iter().cloned())
+                .collect(),
+            accounts: std::iter::once(acct_key.clone())
+                .chain(stale_account.iter().cloned())
+                .collect(),
+        };
+        // New entries, then the record (the commit point), then the stale entries' removal.
+        let mut body = Vec::with_capacity(cred.secrets.len() + stale_lookups.len() + 3);
+        for s in &cred.secrets {
+            body.push(Step::insert(Which::Lookup, s.lookup.as_bytes(), id));
+        }
+        body.push(Step::insert(Which::Accounts, acct_key, Vec::new()));
+        body.push(Step::insert(Which::Records, id, bytes));
+        for tag in stale_lookups {
+            body.push(Step::remove(Which::Lookup, tag));
+        }
+        if let Some(key) = stale_account {
+            body.push(Step::remove(Which::Accounts, key));
+        }
+        Plan::new(intent, body)
+    }
+
+    /// Checks a delete (the stored revision must be `revision`) and lists its steps; writes
+    /// nothing. The caller holds the writer lock.
+    fn plan_delete(&self, id: &CredentialId, revision: u64) -> Result<Plan, StoreError> {
+        let key = id.as_str().as_bytes();
+        let old = self.stored(key)?;
+        let found = old.as_ref().map(|c| c.revision);
+        let Some(old) = old.filter(|c| c.revision == revision) else {
+            return Err(StoreError::Conflict {
+                id: id.clone(),
+                expected: revision,
+                found,
+            });
+        };
+        let mut lookups = Vec::new();
+        for s in &old.secrets {
+            if self
+                .lookup
+                .get(s.lookup.as_bytes())
+                .map_err(|e| sled_err("reading the lookup index", e))?
+                .as_deref()
+                == Some(key)
+            {
+                lookups.push(s.lookup.as_bytes().to_vec());
+            }
+        }
+        let acct_key = account_key(&old.account, &old.id);
+        let intent = WriteIntent {
+            id: key.to_vec(),
+            lookups: lookups.clone(),
+            accounts: vec![acct_key.clone()],
+        };
+        // The record first (the commit point), then its entries.
+        let mut body = Vec::with_capacity(lookups.len() + 2);
+        body.push(Step::remove(Which::Records, key));
+        for tag in lookups {
+            body.push(Step::remove(Which::Lookup, tag));
+        }
+        body.push(Step::remove(Which::Accounts, acct_key));
+        Plan::new(intent, body)
     }
 
     fn decode(id: &[u8], bytes: &[u8]) -> Result<Credential, StoreError> {
@@ -608,79 +1045,21 @@ impl Store for SledStore {
             .ok_or_else(|| StoreError::Backend {
                 message: format!("{}: revision overflow", cred.id),
             })?;
-        let mut stored = cred.clone();
-        stored.revision = revision;
-        let bytes = encode_credential(&stored)?;
-        let id = cred.id.as_str().as_bytes();
-        let acct_key = account_key(&cred.account, &cred.id);
-        let r = (&self.records, &self.lookup, &self.accounts).transaction(
-            |(records, index, accounts)| {
-                let old = tx_record(records, id)?;
-                let found = old.as_ref().map(|c| c.revision);
-                if let Err(e) = check_revision(
-                    &cred.id,
-                    (cred.revision != 0).then_some(cred.revision),
-                    found,
-                ) {
-                    return abort(e);
-                }
-                for s in &cred.secrets {
-                    if let Some(owner) = index.get(s.lookup.as_bytes())?
-                        && owner.as_ref() != id
-                        && tx_owner_holds(records, &owner, &s.lookup)?
-                    {
-                        return abort(StoreError::DuplicateLookup { lookup: s.lookup });
-                    }
-                }
-                if let Some(old) = &old {
-                    for s in &old.secrets {
-                        if cred.secret_by_lookup(&s.lookup).is_none()
-                            && index.get(s.lookup.as_bytes())?.as_deref() == Some(id)
-                        {
-                            index.remove(s.lookup.as_bytes())?;
-                        }
-                    }
-                    if old.account != cred.account {
-                        accounts.remove(account_key(&old.account, &old.id))?;
-                    }
-                }
-                for s in &cred.secrets {
-                    index.insert(s.lookup.as_bytes(), id)?;
-                }
-                accounts.insert(acct_key.as_slice(), sled::IVec::default())?;
-                records.insert(id, bytes.as_slice())?;
-                Ok(())
-            },
-        );
-        tx_result("write", r)?;
+        {
+            let _writer = self.lock_writer()?;
+            let plan = self.plan_put(cred, revision)?;
+            self.commit(&plan)?;
+        }
         self.flush()?;
         Ok(revision)
     }
 
     fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
-        let key = id.as_str().as_bytes();
-        let r = (&self.records, &self.lookup, &self.accounts).transaction(
-            |(records, index, accounts)| {
-                let old = tx_record(records, key)?;
-                let found = old.as_ref().map(|c| c.revision);
-                let Some(old) = old.filter(|c| c.revision == revision) else {
-                    return abort(StoreError::Conflict {
-                        id: id.clone(),
-                        expected: revision,
-                        found,
-                    });
-                };
-                for s in &old.secrets {
-                    if index.get(s.lookup.as_bytes())?.as_deref() == Some(key) {
-                        index.remove(s.lookup.as_bytes())?;
-                    }
-                }
-                accounts.remove(account_key(&old.account, &old.id))?;
-                records.remove(key)?;
-                Ok(())
-            },
-        );
-        tx_result("delete", r)?;
+        {
+            let _writer = self.lock_writer()?;
+            let plan = self.plan_delete(id, revision)?;
+            self.commit(&plan)?;
+        }
         self.flush()
     }
 
@@ -765,5 +1144,222 @@ impl fmt::Display for IndexProblem {
                 "account index of {account} lists {id}, which is not one of its credentials"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The write-intent protocol, step by step: a crash after any prefix of a write's steps
+    //! must reopen to the old credential or the new one with consistent indexes, and readers
+    //! in between must see one or the other.
+    #![allow(clippy::unwrap_used)]
+
+    use keyward_core::{
+        Environment, KeyFormat, KeyType, Metadata, Name, Pepper, PermissionSet, SecretVersion,
+        Timestamp, random_id,
+    };
+
+    use super::*;
+
+    fn secret(version: u32) -> SecretVersion {
+        let g = KeyFormat::default()
+            .generate(
+                KeyType::Secret,
+                &Environment::Production,
+                &Pepper::from_bytes([7; 32]),
+            )
+            .unwrap();
+        let now = Timestamp::from_millis(1_735_689_600_000);
+        SecretVersion {
+            version,
+            lookup: g.lookup,
+            digest: g.digest,
+            not_before: now,
+            not_after: None,
+            created_at: now,
+            revoked_at: None,
+        }
+    }
+
+    fn credential(account: &str) -> Credential {
+        let now = Timestamp::from_millis(1_735_689_600_000);
+        Credential {
+            id: random_id().unwrap(),
+            account: account.parse().unwrap(),
+            environment: Environment::Production,
+            key_type: KeyType::Secret,
+            name: "intent test".parse::<Name>().unwrap(),
+            permissions: PermissionSet::new(),
+            metadata: Metadata::new(),
+            created_at: now,
+            modified_at: now,
+            expires_at: None,
+            enabled: true,
+            revision: 0,
+            secrets: vec![secret(1)],
+        }
+    }
+
+    fn list_account(store: &SledStore, account: &str) -> Vec<CredentialId> {
+        let query = ListQuery {
+            account: Some(account.parse().unwrap()),
+            ..ListQuery::default()
+        };
+        let page = store.list(&query).unwrap();
+        page.items.into_iter().map(|c| c.id).collect()
+    }
+
+    /// What a reader sees of `id` through the store's API agrees with exactly one version of
+    /// it, `visible` (`None`: absent): the record, every tag of `tags`, both accounts.
+    fn assert_reads(store: &SledStore, id: &CredentialId, visible: Option<&Credential>) {
+        let got = store.get(id).unwrap();
+        assert_eq!(got.as_ref(), visible, "get");
+        for tag in TAGS.with(|t| t.borrow().clone()) {
+            let found = store.find_by_lookup(&tag).unwrap();
+            let expected = visible.filter(|c| c.secret_by_lookup(&tag).is_some());
+            assert_eq!(found.as_ref(), expected, "find_by_lookup({tag})");
+        }
+        for account in ["acct_a", "acct_b"] {
+            let listed = list_account(store, account).contains(id);
+            let expected = visible.is_some_and(|c| c.account.as_str() == account);
+            assert_eq!(listed, expected, "listing {account}");
+        }
+    }
+
+    std::thread_local! {
+        /// Every tag of the scenario under test (old and new versions).
+        static TAGS: std::cell::RefCell<Vec<LookupTag>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    fn reopen(store: SledStore) -> SledStore {
+        let path = store.path().to_path_buf();
+        drop(store);
+        SledStore::open(path).unwrap()
+    }
+
+    fn assert_settled(store: &SledStore) {
+        let problems = store.check_indexes().unwrap();
+        assert!(problems.is_empty(), "index problems: {problems:?}");
+        assert!(store.meta.get(PENDING_WRITE_KEY).unwrap().is_none());
+    }
+
+    /// A write of `old` → `new` (`new = None`: delete), cut after every prefix of its steps.
+    fn every_crash_point(old: Option<Credential>, new: Option<Credential>) {
+        let id = old.as_ref().or(new.as_ref()).unwrap().id.clone();
+        let tags: Vec<LookupTag> = old
+            .iter()
+            .chain(new.iter())
+            .flat_map(|c| c.secrets.iter().map(|s| s.lookup))
+            .collect();
+        TAGS.with(|t| *t.borrow_mut() = tags);
+        let mut k = 0;
+        loop {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SledStore::open(dir.path().join("db")).unwrap();
+            let old = old.as_ref().map(|c| {
+                let mut stored = c.clone();
+                stored.revision = store.put(c).unwrap();
+                stored
+            });
+            let revision = old.as_ref().map_or(0, |c| c.revision);
+            let (plan, new) = match &new {
+                Some(n) => {
+                    let mut n = n.clone();
+                    n.revision = revision;
+                    let plan = store.plan_put(&n, revision + 1).unwrap();
+                    n.revision = revision + 1;
+                    (plan, Some(n))
+                }
+                None => (store.plan_delete(&id, revision).unwrap(), None),
+            };
+            let commit = plan
+                .steps
+                .iter()
+                .position(|s| s.tree == Which::Records)
+                .unwrap();
+            // The intent comes first and goes last.
+            assert_eq!(plan.steps[0].tree, Which::Meta);
+            assert_eq!(plan.steps.last().map(|s| s.tree), Some(Which::Meta));
+            if k > plan.steps.len() {
+                break;
+            }
+            store.run_steps(&plan.steps[..k]).unwrap();
+            let expected = if k > commit {
+                new.as_ref()
+            } else {
+                old.as_ref()
+            };
+            // Readers in the middle of the write.
+            assert_reads(&store, &id, expected);
+            // A crash here: what is on disk is this prefix.
+            let store = reopen(store);
+            assert_settled(&store);
+            assert_reads(&store, &id, expected);
+            // And the store takes the next write.
+            let other = credential("acct_a");
+            store.put(&other).unwrap();
+            assert_settled(&store);
+            k += 1;
+        }
+    }
+
+    #[test]
+    fn a_crash_in_an_issue_reopens_to_nothing_or_the_credential() {
+        every_crash_point(None, Some(credential("acct_a")));
+    }
+
+    #[test]
+    fn a_crash_in_a_rotation_that_moves_and_purges_reopens_to_old_or_new() {
+        let mut old = credential("acct_a");
+        old.secrets.push(secret(2));
+        let mut new = old.clone();
+        // Purge version 1, keep 2, add 3, and move the credential to another account.
+        new.secrets.remove(0);
+        new.secrets.push(secret(3));
+        new.account = "acct_b".parse().unwrap();
+        every_crash_point(Some(old), Some(new));
+    }
+
+    #[test]
+    fn a_crash_in_a_delete_reopens_to_old_or_nothing() {
+        let mut old = credential("acct_a");
+        old.secrets.push(secret(2));
+        every_crash_point(Some(old), None);
+    }
+
+    #[test]
+    fn an_unreadable_intent_is_settled_by_a_full_repair() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path().join("db")).unwrap();
+        let cred = credential("acct_a");
+        store.put(&cred).unwrap();
+        // A dangling lookup entry and an intent this build cannot read.
+        store
+            .lookup
+            .insert(secret(1).lookup.as_bytes(), cred.id.as_str().as_bytes())
+            .unwrap();
+        store
+            .meta
+            .insert(PENDING_WRITE_KEY, &[FORMAT_VERSION, 0xff, 0xff][..])
+            .unwrap();
+        assert_eq!(store.check_indexes().unwrap().len(), 1);
+        let store = reopen(store);
+        assert_settled(&store);
+        assert_eq!(store.get(&cred.id).unwrap().map(|c| c.id), Some(cred.id));
+    }
+
+    #[test]
+    fn settling_twice_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path().join("db")).unwrap();
+        let cred = credential("acct_a");
+        let plan = store.plan_put(&cred, 1).unwrap();
+        // Cut after the new entries, before the record.
+        store.run_steps(&plan.steps[..3]).unwrap();
+        store.settle(&plan.intent).unwrap();
+        assert_settled(&store);
+        store.settle(&plan.intent).unwrap();
+        assert_settled(&store);
+        assert_eq!(store.get(&cred.id).unwrap(), None);
     }
 }
