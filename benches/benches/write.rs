@@ -6,7 +6,8 @@
 //! store wrote until the write-intent protocol replaced it (read the record and the lookup
 //! entry, insert lookup, account and record), with and without the flush; and the same three
 //! keys as one atomic `apply_batch` in a single tree. `sled_put` is `SledStore::put` alone (no
-//! key generation, no hot index); `keygen` is the key and id generation of one issue.
+//! key generation, no hot index); `keygen` is the key and id generation of one issue;
+//! `memory_issue_small_store` is `memory_issue` on a store that never exceeds 1,000 credentials.
 //!
 //! criterion runs one case after the other, so on a shared machine each case sees a different
 //! load. `KEYWARD_BENCH_INTERLEAVE=<rounds>` runs the durable cases interleaved instead: every
@@ -278,7 +279,7 @@ fn store_put(c: &mut Criterion) {
     g.finish();
 }
 
-fn keygen(c: &mut Criterion) {
+fn issue_parts(c: &mut Criterion) {
     let format = KeyFormat::default();
     let pepper = fixture::pepper();
     let mut g = group(c, BackendKind::Memory);
@@ -290,6 +291,29 @@ fn keygen(c: &mut Criterion) {
                     .unwrap(),
             );
             black_box(random_id().unwrap())
+        });
+    });
+    // `memory_issue` keeps every key it issues, so its store grows to hundreds of thousands of
+    // credentials during a run. The same issue on a store that never holds more than
+    // `SMALL_STORE` credentials (a fresh engine, opened outside the timing, every
+    // `SMALL_STORE` issues) shows how much of that is the store's size.
+    const SMALL_STORE: u64 = 1_000;
+    g.bench_function("memory_issue_small_store", |b| {
+        b.iter_custom(|iters| {
+            let mut spent = Duration::ZERO;
+            let mut done = 0;
+            while done < iters {
+                let kw = engine(BackendKind::Memory, "unused").unwrap();
+                let n = SMALL_STORE.min(iters - done);
+                let t = Instant::now();
+                for i in 0..n {
+                    black_box(kw.issue(new_key(i as usize)).unwrap());
+                }
+                spent += t.elapsed();
+                done += n;
+                drop(kw);
+            }
+            spent
         });
     });
     g.finish();
@@ -332,7 +356,7 @@ fn benches(c: &mut Criterion) {
         bare_sled(c);
         store_put(c);
     }
-    keygen(c);
+    issue_parts(c);
     for backend in backends {
         engine_writes(c, backend);
     }
