@@ -87,7 +87,7 @@ const CACHE_CAPACITY: u64 = 64 * 1024 * 1024;
 /// The embedded default backend on sled 0.34.
 ///
 /// One process at a time: a second [`SledStore::open`] of the same path (from this or another
-/// process) fails at once with [`StoreError::InUse`].
+/// process) fails with [`StoreError::InUse`] after retrying for under a second, never hangs.
 pub struct SledStore {
     db: sled::Db,
     meta: sled::Tree,
