@@ -3,13 +3,19 @@
 //!
 //! Every iteration presents the next key of a pre-generated shuffled array (never one key
 //! repeated). `KEYWARD_BENCH_SIZES`, `KEYWARD_BENCH_BACKENDS` and `KEYWARD_BENCH_QUICK` shrink
-//! the run (see `docs/BENCHMARKS.md`).
+//! the run (see `docs/BENCHMARKS.md`). `KEYWARD_BENCH_INTERLEAVE=<rounds>` runs the
+//! single-thread cases interleaved instead (see [`interleaved`]).
 #![forbid(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::print_stderr, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    missing_docs
+)]
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use keyward::core::Environment;
 use keyward_benches::baselines::{Floor, Naive, Peer};
 use keyward_benches::fixture::{self, Fixture, for_each_credential, shuffle};
@@ -130,5 +136,129 @@ fn benches(c: &mut Criterion) {
     }
 }
 
+/// `KEYWARD_BENCH_INTERLEAVE=<rounds>`: the single-thread verify cases and the baselines
+/// round-robin, in a shuffled order each round, `BATCH` verifications per case per round, so
+/// that every case sees the same machine: on a shared VM the speed drifts by tens of percent
+/// over the minutes a criterion run takes, and consecutive cases are measured in different
+/// weather. Prints the median ns per verification of each case and the target ratios.
+fn interleaved(rounds: usize) {
+    const BATCH: usize = 2_000;
+    type Case<'a> = (String, Box<dyn FnMut() -> usize + 'a>);
+    fn case<'a, K: 'a>(name: String, keys: &'a [K], f: impl Fn(&K) -> bool + 'a) -> Case<'a> {
+        let mut keys = Cycle::new(keys);
+        let run = move || (0..BATCH).filter(|_| f(black_box(keys.next()))).count();
+        (name, Box::new(run))
+    }
+    for n in fixture::sizes() {
+        let mut creds = Vec::with_capacity(n);
+        let mut keys = Vec::with_capacity(n);
+        for_each_credential(n, fixture::SEED, |cred, key| {
+            creds.push(cred);
+            keys.push(key);
+        });
+        let floor = Floor::new(&creds);
+        let naive = Naive::new(keys.iter().map(String::as_str).zip(&creds));
+        drop(creds);
+        shuffle(&mut keys, fixture::SHUFFLE_SEED);
+        let (peer, mut peer_keys) = Peer::generate(n);
+        shuffle(&mut peer_keys, fixture::SHUFFLE_SEED);
+        let fixtures: Vec<Fixture> = fixture::backends()
+            .into_iter()
+            .filter_map(|b| match fixture::fixture(b, n) {
+                Ok(fx) => Some(fx),
+                Err(e) => {
+                    eprintln!("skipping the {} backend at n={n}: {e}", b.name());
+                    None
+                }
+            })
+            .collect();
+        let mut cases: Vec<Case<'_>> = vec![
+            case("floor".into(), &keys, |k| floor.verify(k)),
+            case("peer".into(), &peer_keys, |k| peer.verify(k)),
+            case("naive".into(), &keys, |k| naive.verify(k).is_some()),
+        ];
+        for fx in &fixtures {
+            let (b, kw) = (fx.backend.name(), &fx.engine);
+            cases.push(case(format!("{b}_hit"), &fx.keys.hit, |k| {
+                kw.verify(k).is_ok()
+            }));
+            cases.push(case(format!("{b}_hit_with"), &fx.keys.hit, |k| {
+                kw.verify_with(k, |v| v.version()).is_ok()
+            }));
+            cases.push(case(
+                format!("{b}_wrong_secret"),
+                &fx.keys.wrong_secret,
+                |k| kw.verify(k).is_ok(),
+            ));
+            cases.push(case(format!("{b}_unknown"), &fx.keys.unknown, |k| {
+                kw.verify(k).is_ok()
+            }));
+            cases.push(case(
+                format!("{b}_bad_checksum"),
+                &fx.keys.bad_checksum,
+                |k| kw.verify(k).is_ok(),
+            ));
+            cases.push(case(format!("{b}_malformed"), &fx.keys.malformed, |k| {
+                kw.verify(k).is_ok()
+            }));
+        }
+        let warm_up = (rounds / 10).max(3);
+        let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(rounds); cases.len()];
+        let mut order: Vec<usize> = (0..cases.len()).collect();
+        for round in 0..warm_up + rounds {
+            shuffle(&mut order, round as u64);
+            for &c in &order {
+                let t = std::time::Instant::now();
+                black_box((cases[c].1)());
+                let ns = t.elapsed().as_secs_f64() * 1e9 / BATCH as f64;
+                if round >= warm_up {
+                    samples[c].push(ns);
+                }
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let medians: Vec<(String, f64)> = cases
+            .iter()
+            .zip(&mut samples)
+            .map(|((name, _), v)| (name.clone(), median(v)))
+            .collect();
+        let get = |name: &str| medians.iter().find(|(k, _)| k == name).map(|(_, m)| *m);
+        println!("interleaved, n={n}: {rounds} rounds of {BATCH} per case, median ns per verify");
+        for (name, m) in &medians {
+            println!("  {name:<22} {m:>9.1} ns");
+        }
+        let ratio = |what: &str, a: &str, b: &str| {
+            if let (Some(a), Some(b)) = (get(a), get(b)) {
+                println!("  {what:<40} {:>6.2}x", a / b);
+            }
+        };
+        ratio("memory hit / floor", "memory_hit", "floor");
+        ratio("memory hit_with / floor", "memory_hit_with", "floor");
+        ratio("sled hit / memory hit", "sled_hit", "memory_hit");
+        ratio("peer / memory hit", "peer", "memory_hit");
+        ratio("naive / memory hit", "naive", "memory_hit");
+        ratio("peer / sled hit", "peer", "sled_hit");
+        ratio("naive / sled hit", "naive", "sled_hit");
+        ratio("memory unknown / floor", "memory_unknown", "floor");
+        ratio("sled unknown / floor", "sled_unknown", "floor");
+    }
+}
+
 criterion_group!(verify, benches);
-criterion_main!(verify);
+
+fn main() {
+    if let Some(rounds) = std::env::var("KEYWARD_BENCH_INTERLEAVE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        interleaved(rounds);
+        return;
+    }
+    verify();
+    criterion::Criterion::default()
+        .configure_from_args()
+        .final_summary();
+}
