@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Draws docs/bench-verify.svg from criterion's results, with the standard library only.
 
-Reads every target/criterion/**/new/{benchmark,estimates}.json, keeps the `verify/*` medians
+Reads the interleaved run's medians (target/keyward-bench/interleaved-verify.json, written by
+`KEYWARD_BENCH_INTERLEAVE=<rounds> cargo bench -p keyward-benches --bench verify`) if present,
+else every target/criterion/**/new/{benchmark,estimates}.json, keeps the `verify/*` medians
 and draws one panel of horizontal bars per size (floor, peer and naive baselines beside the
 engine's cases on each backend).
 
-    python3 benches/chart.py [--criterion target/criterion] [--out docs/bench-verify.svg]
+    python3 benches/chart.py [--interleaved FILE] [--criterion DIR] [--out docs/bench-verify.svg]
 """
 
 import argparse
@@ -18,6 +20,7 @@ from xml.sax.saxutils import escape
 SERIES = [
     ("floor", "floor (checksum + probe + blake3)", "#7f7f7f"),
     ("memory_hit", "keyward hit, memory", "#1f77b4"),
+    ("memory_hit_with", "keyward hit, verify_with, memory", "#6baed6"),
     ("sled_hit", "keyward hit, sled", "#17becf"),
     ("memory_verify_for", "keyward verify_for, memory", "#aec7e8"),
     ("sled_verify_for", "keyward verify_for, sled", "#9edae5"),
@@ -59,7 +62,16 @@ def human(ns):
     return f"{ns:.0f} ns"
 
 
-def draw(medians):
+def read_interleaved(path):
+    """{`verify/<case>/<n>`: median ns} from the interleaved run's JSON."""
+    with open(path) as f:
+        runs = json.load(f)
+    return {
+        f"verify/{case}/{n}": ns for n, cases in runs.items() for case, ns in cases.items()
+    }
+
+
+def draw(medians, source):
     sizes = sorted(
         {int(k.split("/")[2]) for k in medians if k.startswith("verify/") and k.count("/") == 2}
     )
@@ -84,7 +96,7 @@ def draw(medians):
         f'<rect width="{width}" height="{height}" fill="white"/>',
         '<text x="10" y="22" font-size="16" font-weight="bold">'
         "keyward verify: median time per key (lower is better)</text>",
-        '<text x="10" y="40" fill="#555">criterion medians, same run; random keys from a '
+        f'<text x="10" y="40" fill="#555">{escape(source)}; random keys from a '
         "shuffled array; see docs/BENCHMARKS.md</text>",
     ]
     y = top
@@ -115,10 +127,20 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--interleaved",
+        default=os.path.join(root, "target", "keyward-bench", "interleaved-verify.json"),
+    )
     p.add_argument("--criterion", default=os.path.join(root, "target", "criterion"))
     p.add_argument("--out", default=os.path.join(root, "docs", "bench-verify.svg"))
     args = p.parse_args()
-    svg = draw(read_medians(args.criterion))
+    if os.path.exists(args.interleaved):
+        medians = read_interleaved(args.interleaved)
+        source = "medians of the interleaved run (all cases round-robin, same machine weather)"
+    else:
+        medians = read_medians(args.criterion)
+        source = "criterion medians, same run"
+    svg = draw(medians, source)
     with open(args.out, "w") as f:
         f.write(svg)
     print(f"wrote {args.out}")

@@ -93,8 +93,10 @@ fn baselines(c: &mut Criterion, n: usize) {
     let naive = Naive::new(keys.iter().map(String::as_str).zip(&creds));
     drop(creds);
     shuffle(&mut keys, fixture::SHUFFLE_SEED);
+    let keys = fixture::compact(&keys);
     let (peer, mut peer_keys) = Peer::generate(n);
     shuffle(&mut peer_keys, fixture::SHUFFLE_SEED);
+    let peer_keys = fixture::compact(&peer_keys);
     assert!(keys.iter().take(100).all(|k| floor.verify(k)));
     assert!(keys.iter().take(100).all(|k| naive.verify(k).is_some()));
     assert!(peer_keys.iter().take(100).all(|k| peer.verify(k)));
@@ -143,6 +145,7 @@ fn benches(c: &mut Criterion) {
 /// weather. Prints the median ns per verification of each case and the target ratios.
 fn interleaved(rounds: usize) {
     const BATCH: usize = 2_000;
+    let mut all = serde_json::Map::new();
     type Case<'a> = (String, Box<dyn FnMut() -> usize + 'a>);
     fn case<'a, K: 'a>(name: String, keys: &'a [K], f: impl Fn(&K) -> bool + 'a) -> Case<'a> {
         let mut keys = Cycle::new(keys);
@@ -160,8 +163,10 @@ fn interleaved(rounds: usize) {
         let naive = Naive::new(keys.iter().map(String::as_str).zip(&creds));
         drop(creds);
         shuffle(&mut keys, fixture::SHUFFLE_SEED);
+        let keys = fixture::compact(&keys);
         let (peer, mut peer_keys) = Peer::generate(n);
         shuffle(&mut peer_keys, fixture::SHUFFLE_SEED);
+        let peer_keys = fixture::compact(&peer_keys);
         let fixtures: Vec<Fixture> = fixture::backends()
             .into_iter()
             .filter_map(|b| match fixture::fixture(b, n) {
@@ -235,6 +240,14 @@ fn interleaved(rounds: usize) {
                 println!("  {what:<40} {:>6.2}x", a / b);
             }
         };
+        all.insert(
+            n.to_string(),
+            medians
+                .iter()
+                .map(|(k, m)| (k.clone(), serde_json::json!(m)))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        );
         ratio("memory hit / floor", "memory_hit", "floor");
         ratio("memory hit_with / floor", "memory_hit_with", "floor");
         ratio("sled hit / memory hit", "sled_hit", "memory_hit");
@@ -244,6 +257,12 @@ fn interleaved(rounds: usize) {
         ratio("naive / sled hit", "naive", "sled_hit");
         ratio("memory unknown / floor", "memory_unknown", "floor");
         ratio("sled unknown / floor", "sled_unknown", "floor");
+    }
+    let path = fixture::data_dir().join("interleaved-verify.json");
+    let _ = std::fs::create_dir_all(fixture::data_dir());
+    match std::fs::write(&path, format!("{:#}\n", serde_json::Value::Object(all))) {
+        Ok(()) => println!("wrote {}", path.display()),
+        Err(e) => eprintln!("cannot write {}: {e}", path.display()),
     }
 }
 

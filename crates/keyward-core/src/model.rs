@@ -377,6 +377,16 @@ pub struct SecretWindow {
     pub delayed: bool,
 }
 
+impl SecretWindow {
+    /// Whether a secret with this window, of a credential expiring at `credential_expires`, is
+    /// usable at every instant: not revoked, no end of its own or from the credential, no
+    /// activation delay. Such a key's state does not depend on the clock.
+    #[inline]
+    pub fn is_timeless(&self, credential_expires: Option<Timestamp>) -> bool {
+        !self.revoked && self.not_after.is_none() && credential_expires.is_none() && !self.delayed
+    }
+}
+
 /// A credential: one API key's identity, policy and secret versions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {

@@ -99,9 +99,8 @@ pub fn window_timeless_state(
     w: SecretWindow,
     credential_expires: Option<Timestamp>,
 ) -> Option<SecretState> {
-    let timeless =
-        !w.revoked && w.not_after.is_none() && credential_expires.is_none() && !w.delayed;
-    timeless.then_some(SecretState::Active)
+    w.is_timeless(credential_expires)
+        .then_some(SecretState::Active)
 }
 
 /// The versions of `cred`'s live secrets at `now`.

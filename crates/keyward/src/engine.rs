@@ -9,7 +9,7 @@ use keyward_core::{
 };
 use keyward_rotation::{
     Clock, Due, RegenerateOptions, RotationError, RotationPolicy, SecretState, apply_due,
-    apply_regenerate, plan, revoke_all, revoke_version, window_state, window_timeless_state,
+    apply_regenerate, plan, revoke_all, revoke_version, window_state,
 };
 use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, SledStore, Store, StoreError};
 
@@ -390,10 +390,11 @@ impl Keyward {
         // the time: a key without expiry, grace end or activation delay is active at any time.
         // Revoked and expired come before disabled: the log must not suggest that enabling
         // the key would make a revoked or expired one work again. Then the activation delay.
-        let window = entry.window();
-        let expires = entry.expires_at();
-        let state = window_timeless_state(window, expires)
-            .unwrap_or_else(|| window_state(window, expires, self.inner.clock.now()));
+        let state = if entry.is_timeless() {
+            SecretState::Active
+        } else {
+            window_state(entry.window(), entry.expires_at(), self.inner.clock.now())
+        };
         match state {
             SecretState::Revoked => return Err(VerifyError::Revoked),
             SecretState::Expired => return Err(VerifyError::Expired),
