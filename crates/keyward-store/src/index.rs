@@ -1,14 +1,17 @@
 //! The hot index: a read-optimised concurrent map from lookup tag to credential, kept coherent
 //! with every write that goes through [`IndexedStore`].
 //!
-//! Readers share no written word: the maps are [`papaya`] hash maps whose reads are lock-free
-//! (a guard pins a thread-local epoch slot; no reader count, no lock word). See
+//! Readers share no written word: the maps are [`scc`] hash indexes whose reads are lock-free
+//! (a guard pins a thread-local epoch slot; no reader count, no lock word) and whose entries
+//! sit inline in their buckets (a probe is one bucket and one entry, not a pointer chase). See
 //! `docs/storage.md` for why.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use scc::hash_index::Entry;
 
 use keyward_core::{
     AccountId, Credential, CredentialId, Digest, Environment, KeyType, LookupTag, Metadata,
@@ -256,7 +259,7 @@ impl BuildHasher for BuildTagHasher {
     }
 }
 
-type TagMap<V> = papaya::HashMap<LookupTag, V, BuildTagHasher>;
+type TagMap<V> = scc::HashIndex<LookupTag, V, BuildTagHasher>;
 
 /// A [`Store`] with the hot index in front of it. All writes go through here so that the index
 /// stays coherent; reads on the verify path never touch the backend for a local backend, and
@@ -271,13 +274,18 @@ pub struct IndexedStore {
     backend: Box<dyn Store>,
     hot: TagMap<HotEntry>,
     /// Shared backends only: the tags installed for each credential.
-    installed: Option<papaya::HashMap<CredentialId, Box<[LookupTag]>>>,
+    installed: Option<scc::HashMap<CredentialId, Box<[LookupTag]>>>,
     profiles: Interner<Profile>,
     /// Number of credentials installed.
     count: AtomicUsize,
     negative: TagMap<()>,
+    /// Entries in `negative` (the map's own count walks its buckets).
+    negative_len: AtomicUsize,
     /// Bumped by every write; a negative answer read before a write is not cached after it.
     write_epoch: AtomicU64,
+    /// Bumped before and after every change to `hot` (see [`IndexedStore::confirm_miss`]).
+    changes_started: AtomicU64,
+    changes_finished: AtomicU64,
     stripes: Box<[Mutex<()>]>,
     shared: bool,
 }
@@ -299,12 +307,15 @@ impl IndexedStore {
         let shared = backend.is_shared();
         let store = Self {
             backend,
-            hot: papaya::HashMap::builder().hasher(BuildTagHasher).build(),
-            installed: shared.then(papaya::HashMap::new),
+            hot: TagMap::with_hasher(BuildTagHasher),
+            installed: shared.then(scc::HashMap::new),
             profiles: Interner::new(),
             count: AtomicUsize::new(0),
-            negative: papaya::HashMap::builder().hasher(BuildTagHasher).build(),
+            negative: TagMap::with_hasher(BuildTagHasher),
+            negative_len: AtomicUsize::new(0),
             write_epoch: AtomicU64::new(0),
+            changes_started: AtomicU64::new(0),
+            changes_finished: AtomicU64::new(0),
             stripes: (0..WRITE_STRIPES).map(|_| Mutex::new(())).collect(),
             shared,
         };
@@ -340,8 +351,12 @@ impl IndexedStore {
         f: impl FnOnce(Option<&HotEntry>) -> R,
     ) -> Result<R, StoreError> {
         {
-            let hot = self.hot.pin();
-            if let Some(entry) = hot.get(lookup) {
+            let guard = scc::Guard::new();
+            if let Some(entry) = self
+                .hot
+                .peek(lookup, &guard)
+                .or_else(|| self.confirm_miss(lookup, &guard))
+            {
                 return Ok(f(Some(entry)));
             }
         }
@@ -352,13 +367,61 @@ impl IndexedStore {
         self.miss_shared(lookup, f)
     }
 
+    /// A probe that found nothing is repeated while no change to the map is under way. The
+    /// map's reads are lock-free but a change is not atomic for a reader scanning the same
+    /// bucket: replacing an entry inserts the new one and then marks the old one removed, so a
+    /// scan can pass the new one's slot before it is filled and reach the old one after it is
+    /// marked, and find neither. Every change is bracketed by `changes_started` and
+    /// `changes_finished`; a probe that began and ended with no change in between is the
+    /// truth. Only misses pay for this (two loads of words that only writers write); a
+    /// reader spins, then yields, while changes keep overlapping its probe.
+    #[cold]
+    #[inline(never)]
+    fn confirm_miss<'g>(
+        &'g self,
+        lookup: &LookupTag,
+        guard: &'g scc::Guard,
+    ) -> Option<&'g HotEntry> {
+        let mut tries = 0u32;
+        loop {
+            let started = self.changes_started.load(Ordering::SeqCst);
+            if self.changes_finished.load(Ordering::SeqCst) == started {
+                let found = self.hot.peek(lookup, guard);
+                if found.is_some() || self.changes_started.load(Ordering::SeqCst) == started {
+                    return found;
+                }
+            }
+            tries += 1;
+            if tries < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Runs a change to `hot` between the two counters [`IndexedStore::confirm_miss`] reads
+    /// (the second is bumped on drop, so that even a panicking change does not leave readers
+    /// waiting).
+    fn changing<R>(&self, change: impl FnOnce() -> R) -> R {
+        struct Finish<'a>(&'a AtomicU64);
+        impl Drop for Finish<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        self.changes_started.fetch_add(1, Ordering::SeqCst);
+        let _finish = Finish(&self.changes_finished);
+        change()
+    }
+
     #[cold]
     fn miss_shared<R>(
         &self,
         lookup: &LookupTag,
         f: impl FnOnce(Option<&HotEntry>) -> R,
     ) -> Result<R, StoreError> {
-        if self.negative.pin().contains_key(lookup) {
+        if self.negative.contains(lookup) {
             return Ok(f(None));
         }
         let epoch = self.write_epoch.load(Ordering::Acquire);
@@ -382,12 +445,14 @@ impl IndexedStore {
                 Ok(f(entry.as_ref()))
             }
             None => {
-                let negative = self.negative.pin();
-                if negative.len() >= NEGATIVE_CACHE_CAPACITY {
-                    negative.clear();
+                if self.negative_len.load(Ordering::Relaxed) >= NEGATIVE_CACHE_CAPACITY {
+                    self.negative.clear_sync();
+                    self.negative_len.store(0, Ordering::Relaxed);
                 }
-                if self.write_epoch.load(Ordering::Acquire) == epoch {
-                    negative.insert(*lookup, ());
+                if self.write_epoch.load(Ordering::Acquire) == epoch
+                    && self.negative.insert_sync(*lookup, ()).is_ok()
+                {
+                    self.negative_len.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(f(None))
             }
@@ -437,10 +502,9 @@ impl IndexedStore {
         let revision = self.backend.put(&cred)?;
         cred.revision = revision;
         self.write_epoch.fetch_add(1, Ordering::AcqRel);
-        {
-            let negative = self.negative.pin();
-            for s in &cred.secrets {
-                negative.remove(&s.lookup);
+        for s in &cred.secrets {
+            if self.negative.remove_sync(&s.lookup) {
+                self.negative_len.fetch_sub(1, Ordering::Relaxed);
             }
         }
         self.install(&cred, before.as_deref());
@@ -471,7 +535,7 @@ impl IndexedStore {
     /// record that cannot be read was not installed either (warm-up skips undecodable records).
     fn installed_tags(&self, id: &CredentialId) -> Option<Vec<LookupTag>> {
         match &self.installed {
-            Some(installed) => installed.pin().get(id).map(|tags| tags.to_vec()),
+            Some(installed) => installed.read_sync(id, |_, tags| tags.to_vec()),
             None => match self.backend.get(id) {
                 Ok(Some(cred)) => Some(cred.secrets.iter().map(|s| s.lookup).collect()),
                 Ok(None) | Err(_) => None,
@@ -493,10 +557,16 @@ impl IndexedStore {
     /// the id's stripe lock (or are alone, at warm-up): the check and the inserts are not one
     /// atomic step.
     fn install(&self, cred: &Credential, before: Option<&[LookupTag]>) {
-        let hot = self.hot.pin();
+        self.changing(|| self.install_entries(cred, before));
+    }
+
+    fn install_entries(&self, cred: &Credential, before: Option<&[LookupTag]>) {
+        let hot = &self.hot;
         let newer = cred.secrets.iter().any(|s| {
-            hot.get(&s.lookup)
-                .is_some_and(|e| e.id() == &cred.id && e.revision() > cred.revision)
+            hot.peek_with(&s.lookup, |_, e| {
+                e.id() == &cred.id && e.revision() > cred.revision
+            })
+            .unwrap_or(false)
         });
         if newer {
             return;
@@ -505,7 +575,7 @@ impl IndexedStore {
             Some(before) => {
                 for tag in before {
                     if cred.secret_by_lookup(tag).is_none() {
-                        hot.remove(tag);
+                        hot.remove_sync(tag);
                     }
                 }
             }
@@ -515,24 +585,33 @@ impl IndexedStore {
         }
         let profile = self.profile(cred);
         for s in &cred.secrets {
-            hot.insert(s.lookup, HotEntry::new(cred, s, &profile));
+            let entry = HotEntry::new(cred, s, &profile);
+            // An existing entry is replaced in one step: the new one is in the bucket before
+            // the old one is marked removed, so a concurrent verify sees one or the other.
+            match hot.entry_sync(s.lookup) {
+                Entry::Occupied(mut o) => o.update(entry),
+                Entry::Vacant(v) => {
+                    v.insert_entry(entry);
+                }
+            }
         }
         if let Some(installed) = &self.installed {
             let tags = cred.secrets.iter().map(|s| s.lookup).collect();
-            installed.pin().insert(cred.id.clone(), tags);
+            installed.upsert_sync(cred.id.clone(), tags);
         }
     }
 
     fn uninstall(&self, id: &CredentialId, before: Option<&[LookupTag]>) {
+        self.changing(|| self.uninstall_entries(id, before));
+    }
+
+    fn uninstall_entries(&self, id: &CredentialId, before: Option<&[LookupTag]>) {
         let Some(before) = before else { return };
-        let hot = self.hot.pin();
         for tag in before {
-            if hot.get(tag).is_some_and(|e| e.id() == id) {
-                hot.remove(tag);
-            }
+            self.hot.remove_if_sync(tag, |e| e.id() == id);
         }
         if let Some(installed) = &self.installed {
-            installed.pin().remove(id);
+            installed.remove_sync(id);
         }
         self.count.fetch_sub(1, Ordering::Relaxed);
     }
