@@ -1,8 +1,8 @@
 //! What each design choice on the verify path buys, measured against its alternative:
 //!
-//! * the folding hasher vs SipHash-1-3 (one probe of a papaya / std map of lookup tags);
-//! * papaya vs `RwLock<HashMap>` (std and parking_lot) with 1 and 2 threads doing the floor's
-//!   operation;
+//! * the folding hasher vs SipHash-1-3 (one probe of an scc / papaya / std map of lookup tags);
+//! * scc's `HashIndex` (the hot index's map) vs papaya (its map before) vs `RwLock<HashMap>`
+//!   (std and parking_lot) with 1 and 2 threads doing the floor's operation;
 //! * a lookup tag vs scanning every record (per-record salts, as with bcrypt/argon2 digests);
 //! * the authoritative local index / negative cache vs a backend read per unknown key.
 #![forbid(unsafe_code)]
@@ -16,8 +16,8 @@ use keyward::Keyward;
 use keyward::core::{Digest, LookupTag, parse_any};
 use keyward::store::{MemoryStore, SledStore, Store};
 use keyward_benches::design::{
-    PapayaFold, PapayaSip, PlRwLockFold, RwLockFold, Scan, StdFold, StdSip, TagMap, floor_verify,
-    papaya_from, std_from,
+    PapayaFold, PapayaSip, PlRwLockFold, RwLockFold, Scan, SccFold, StdFold, StdSip, TagMap,
+    floor_verify, papaya_from, scc_from, std_from,
 };
 use keyward_benches::fixture::{self, for_each_credential, shuffle};
 use keyward_benches::threads::{Cycle, run_concurrent};
@@ -42,6 +42,13 @@ fn probes(c: &mut Criterion, n: usize, pairs: &[(LookupTag, Digest)], tags: &[Lo
             b.iter(|| black_box(map.probe(black_box(tags.next()))).is_some());
         });
     }
+    probe_bench(
+        &mut g,
+        "probe_scc_fold",
+        n,
+        &scc_from::<_>(pairs) as &SccFold,
+        tags,
+    );
     probe_bench(
         &mut g,
         "probe_papaya_fold",
@@ -96,6 +103,9 @@ fn locks(c: &mut Criterion, n: usize, pairs: &[(LookupTag, Digest)], keys: &[Str
             });
         }
     }
+    let scc: SccFold = scc_from(pairs);
+    lock_bench(&mut g, "floor_scc", n, &scc, keys, &pepper);
+    drop(scc);
     let papaya: PapayaFold = papaya_from(pairs);
     lock_bench(&mut g, "floor_papaya", n, &papaya, keys, &pepper);
     drop(papaya);

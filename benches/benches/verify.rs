@@ -79,6 +79,19 @@ fn engine_cases(c: &mut Criterion, fx: &Fixture) {
             });
         });
     }
+    // The borrowing form: no reference count written, so nothing shared is written at all.
+    for threads in [1, 2] {
+        g.bench_function(
+            BenchmarkId::new(format!("{b}_with_{threads}t"), n),
+            |bench| {
+                bench.iter_custom(|iters| {
+                    run_concurrent(threads, iters, &fx.keys.hit, &|k: &String| {
+                        black_box(kw.verify_with(k, |v| v.version()).is_ok());
+                    })
+                });
+            },
+        );
+    }
     g.finish();
 }
 

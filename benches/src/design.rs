@@ -1,6 +1,7 @@
 //! The alternatives to keyward's design choices on the verify path, so the report can say what
-//! each choice bought: the folding hasher vs SipHash, papaya vs `RwLock<HashMap>` under two
-//! threads, and a lookup tag vs scanning every record.
+//! each choice bought: the folding hasher vs SipHash, scc's `HashIndex` (what the hot index
+//! uses) vs papaya vs `RwLock<HashMap>` under two threads, and a lookup tag vs scanning every
+//! record.
 
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -33,6 +34,14 @@ impl<S: BuildHasher + Send + Sync> TagMap for papaya::HashMap<LookupTag, Digest,
     }
 }
 
+impl<S: BuildHasher + Send + Sync> TagMap for scc::HashIndex<LookupTag, Digest, S> {
+    #[inline]
+    fn probe(&self, tag: &LookupTag) -> Option<Digest> {
+        let guard = scc::Guard::new();
+        self.peek(tag, &guard).copied()
+    }
+}
+
 impl<S: BuildHasher + Send + Sync> TagMap for RwLock<HashMap<LookupTag, Digest, S>> {
     #[inline]
     fn probe(&self, tag: &LookupTag) -> Option<Digest> {
@@ -50,7 +59,9 @@ impl<S: BuildHasher + Send + Sync> TagMap for parking_lot::RwLock<HashMap<Lookup
     }
 }
 
-/// A papaya map with the folding hasher (what the hot index uses).
+/// An scc hash index with the folding hasher (what the hot index uses).
+pub type SccFold = scc::HashIndex<LookupTag, Digest, BuildFold>;
+/// A papaya map with the folding hasher (what the hot index used before scc).
 pub type PapayaFold = papaya::HashMap<LookupTag, Digest, BuildFold>;
 /// A papaya map with `std`'s SipHash-1-3.
 pub type PapayaSip = papaya::HashMap<LookupTag, Digest, RandomState>;
@@ -76,6 +87,18 @@ pub fn papaya_from<S: BuildHasher + Default>(
         for (t, d) in pairs {
             m.insert(*t, *d);
         }
+    }
+    map
+}
+
+/// Builds an scc hash index from pairs.
+pub fn scc_from<S: BuildHasher + Default>(
+    pairs: &[(LookupTag, Digest)],
+) -> scc::HashIndex<LookupTag, Digest, S> {
+    let map = scc::HashIndex::with_capacity_and_hasher(pairs.len(), S::default());
+    for (t, d) in pairs {
+        // Tags are unique: a second insert of one cannot happen.
+        let _ = map.insert_sync(*t, *d);
     }
     map
 }

@@ -209,15 +209,17 @@ pub fn check(m: &Medians, memory_per_credential: Option<f64>) -> Vec<Check> {
                 c.ratio(&v(&format!("{backend}_unknown")), &v("floor")),
                 "x",
             );
-            let t1 = c.get(&format!("threads/{backend}_1t/{n}"));
-            let t2 = c.get(&format!("threads/{backend}_2t/{n}"));
-            c.push(
-                format!("n={n}: 2-thread ÷ 1-thread throughput ({backend})"),
-                "≥ 1.8×",
-                Bound::AtLeast(1.8),
-                t1.zip(t2).map(|(a, b)| 2.0 * a / b),
-                "x",
-            );
+            for (form, label) in [("", ""), ("with_", ", verify_with")] {
+                let t1 = c.get(&format!("threads/{backend}_{form}1t/{n}"));
+                let t2 = c.get(&format!("threads/{backend}_{form}2t/{n}"));
+                c.push(
+                    format!("n={n}: 2-thread ÷ 1-thread throughput ({backend}{label})"),
+                    "≥ 1.8×",
+                    Bound::AtLeast(1.8),
+                    t1.zip(t2).map(|(a, b)| 2.0 * a / b),
+                    "x",
+                );
+            }
         }
     }
     c.push(
@@ -225,6 +227,15 @@ pub fn check(m: &Medians, memory_per_credential: Option<f64>) -> Vec<Check> {
         "≤ 1.2×",
         Bound::AtMost(1.2),
         c.ratio("write/sled_issue", "write/sled_bare_insert_flush"),
+        "x",
+    );
+    // sled's flush is not durable on Linux (see docs/storage.md); against the same flush plus
+    // the `fdatasync` the store adds, the comparison is like for like. Reported, not a target.
+    c.push(
+        "durable issue (sled) ÷ bare sled insert + flush + fdatasync (like for like)".into(),
+        "≤ 1.2×",
+        Bound::AtMost(1.2),
+        c.ratio("write/sled_issue", "write/sled_bare_insert_flush_fdatasync"),
         "x",
     );
     c.push(
