@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Draws docs/bench-verify.svg from criterion's results, with the standard library only.
 
-Reads the interleaved run's medians (target/keyward-bench/interleaved-verify.json, written by
-`KEYWARD_BENCH_INTERLEAVE=<rounds> cargo bench -p keyward-benches --bench verify`) if present,
-else every target/criterion/**/new/{benchmark,estimates}.json, keeps the `verify/*` medians
-and draws one panel of horizontal bars per size (floor, peer and naive baselines beside the
-engine's cases on each backend).
+Reads every target/criterion/**/new/{benchmark,estimates}.json (or, with --interleaved FILE,
+the interleaved run's medians, target/keyward-bench/interleaved-verify.json, written by
+`KEYWARD_BENCH_INTERLEAVE=<rounds> cargo bench -p keyward-benches --bench verify`), keeps the
+`verify/*` medians and draws one panel of horizontal bars per size (floor, peer and naive
+baselines beside the engine's cases on each backend).
 
     python3 benches/chart.py [--interleaved FILE] [--criterion DIR] [--out docs/bench-verify.svg]
 """
@@ -127,14 +127,11 @@ def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(here)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--interleaved",
-        default=os.path.join(root, "target", "keyward-bench", "interleaved-verify.json"),
-    )
+    p.add_argument("--interleaved", help="chart this interleaved run instead of criterion")
     p.add_argument("--criterion", default=os.path.join(root, "target", "criterion"))
     p.add_argument("--out", default=os.path.join(root, "docs", "bench-verify.svg"))
     args = p.parse_args()
-    if os.path.exists(args.interleaved):
+    if args.interleaved:
         medians = read_interleaved(args.interleaved)
         source = "medians of the interleaved run (all cases round-robin, same machine weather)"
     else:

@@ -147,63 +147,41 @@ fn report_verdicts_follow_the_bounds() {
         ("write/sled_bare_insert_flush", 100.0),
     ]);
     let checks = report::check(&m, Some(300.0));
-    assert_eq!(
-        verdict(&checks, "n=10: verify hit, memory ÷ floor"),
-        Verdict::Met
-    );
-    assert_eq!(
-        verdict(
-            &checks,
-            "n=10: verify_with hit (borrowed answer), memory ÷ floor"
+    let expected = [
+        ("n=10: verify hit, memory ÷ floor", Verdict::Met),
+        (
+            "n=10: verify_with hit (borrowed answer), memory ÷ floor",
+            Verdict::Missed,
         ),
-        Verdict::Missed
-    );
-    // 150 / 129 = 1.16 > 1.1
-    assert_eq!(
-        verdict(&checks, "n=10: verify hit, sled ÷ memory"),
-        Verdict::Missed
-    );
-    assert_eq!(
-        verdict(&checks, "n=10: peer ÷ verify hit (memory) (speed-up)"),
-        Verdict::Met
-    );
-    // 257 / 150 < 2
-    assert_eq!(
-        verdict(&checks, "n=10: naive ÷ verify hit (sled) (speed-up)"),
-        Verdict::Missed
-    );
-    assert_eq!(
-        verdict(&checks, "n=10: bad_checksum rejected (memory)"),
-        Verdict::Met
-    );
-    assert_eq!(
-        verdict(&checks, "n=10: malformed rejected (memory)"),
-        Verdict::Missed
-    );
-    assert_eq!(
-        verdict(&checks, "n=10: well-formed unknown (memory) ÷ floor"),
-        Verdict::Met
-    );
-    // 2 × 100 / 111 = 1.80
-    assert_eq!(
-        verdict(&checks, "n=10: 2-thread ÷ 1-thread throughput (memory)"),
-        Verdict::Met
-    );
-    assert_eq!(
-        verdict(&checks, "n=10: bad_checksum rejected (sled)"),
-        Verdict::Missing
-    );
-    assert_eq!(
-        verdict(&checks, "durable issue (sled) ÷ bare sled insert + flush"),
-        Verdict::Met
-    );
-    assert_eq!(
-        verdict(
-            &checks,
-            "hot-index memory per credential (1M, 3 permissions, no metadata)"
+        // 150 / 129 = 1.16 > 1.1
+        ("n=10: verify hit, sled ÷ memory", Verdict::Missed),
+        ("n=10: peer ÷ verify hit (memory) (speed-up)", Verdict::Met),
+        // 257 / 150 < 2
+        (
+            "n=10: naive ÷ verify hit (sled) (speed-up)",
+            Verdict::Missed,
         ),
-        Verdict::Missed
-    );
+        ("n=10: bad_checksum rejected (memory)", Verdict::Met),
+        ("n=10: malformed rejected (memory)", Verdict::Missed),
+        ("n=10: well-formed unknown (memory) ÷ floor", Verdict::Met),
+        // 2 × 100 / 111 = 1.80
+        (
+            "n=10: 2-thread ÷ 1-thread throughput (memory)",
+            Verdict::Met,
+        ),
+        ("n=10: bad_checksum rejected (sled)", Verdict::Missing),
+        (
+            "durable issue (sled) ÷ bare sled insert + flush",
+            Verdict::Met,
+        ),
+        (
+            "hot-index memory per credential (1M, 3 permissions, no metadata)",
+            Verdict::Missed,
+        ),
+    ];
+    for (what, want) in expected {
+        assert_eq!(verdict(&checks, what), want, "{what}");
+    }
     let md = report::markdown(&m, &checks);
     assert!(md.contains("| n=10: verify hit, memory ÷ floor | ≤ 1.3× | 1.29× | met |"));
 }
