@@ -27,6 +27,18 @@ pub const NEGATIVE_CACHE_CAPACITY: usize = 1 << 16;
 
 const WRITE_STRIPES: usize = 64;
 
+/// How often a miss is re-probed while the map keeps changing before the backend answers it
+/// instead (64 spins, then yields: about a millisecond when other threads are runnable).
+const CONFIRM_TRIES: u32 = 1024;
+
+/// What re-probing a miss found (see [`IndexedStore::confirm_miss`]).
+enum Confirmed<'g> {
+    Found(&'g HotEntry),
+    Absent,
+    /// Every re-probe overlapped a change to the map.
+    Busy,
+}
+
 /// What the verify path finds for a lookup tag: a compact copy of what deciding a key and
 /// answering "who is it" need — the secret's digest and validity window, the credential's
 /// expiry, flag, id, type and revision, and its account, environment, permissions and metadata
@@ -352,17 +364,17 @@ impl IndexedStore {
     ) -> Result<R, StoreError> {
         {
             let guard = scc::Guard::new();
-            if let Some(entry) = self
-                .hot
-                .peek(lookup, &guard)
-                .or_else(|| self.confirm_miss(lookup, &guard))
-            {
-                return Ok(f(Some(entry)));
+            let confirmed = match self.hot.peek(lookup, &guard) {
+                Some(entry) => return Ok(f(Some(entry))),
+                None => self.confirm_miss(lookup, &guard),
+            };
+            match confirmed {
+                Confirmed::Found(entry) => return Ok(f(Some(entry))),
+                // Local backend: the index holds every credential.
+                Confirmed::Absent if !self.shared => return Ok(f(None)),
+                Confirmed::Absent => {}
+                Confirmed::Busy => return self.miss_busy(lookup, f),
             }
-        }
-        if !self.shared {
-            // Local backend: the index holds every credential.
-            return Ok(f(None));
         }
         self.miss_shared(lookup, f)
     }
@@ -373,31 +385,49 @@ impl IndexedStore {
     /// scan can pass the new one's slot before it is filled and reach the old one after it is
     /// marked, and find neither. Every change is bracketed by `changes_started` and
     /// `changes_finished`; a probe that began and ended with no change in between is the
-    /// truth. Only misses pay for this (two loads of words that only writers write); a
-    /// reader spins, then yields, while changes keep overlapping its probe.
+    /// truth. Only misses pay for this (two loads of words that only writers write). A reader
+    /// spins, then yields, while changes keep overlapping its probe, and after
+    /// [`CONFIRM_TRIES`] gives up on the map ([`Confirmed::Busy`]).
     #[cold]
     #[inline(never)]
-    fn confirm_miss<'g>(
-        &'g self,
-        lookup: &LookupTag,
-        guard: &'g scc::Guard,
-    ) -> Option<&'g HotEntry> {
-        let mut tries = 0u32;
-        loop {
+    fn confirm_miss<'g>(&'g self, lookup: &LookupTag, guard: &'g scc::Guard) -> Confirmed<'g> {
+        for tries in 0..CONFIRM_TRIES {
             let started = self.changes_started.load(Ordering::SeqCst);
             if self.changes_finished.load(Ordering::SeqCst) == started {
                 let found = self.hot.peek(lookup, guard);
-                if found.is_some() || self.changes_started.load(Ordering::SeqCst) == started {
-                    return found;
+                if let Some(entry) = found {
+                    return Confirmed::Found(entry);
+                }
+                if self.changes_started.load(Ordering::SeqCst) == started {
+                    return Confirmed::Absent;
                 }
             }
-            tries += 1;
             if tries < 64 {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
             }
         }
+        Confirmed::Busy
+    }
+
+    /// The map was being changed during every re-probe of a miss: answer from the backend,
+    /// which every write reaches before the map does, without installing anything.
+    #[cold]
+    fn miss_busy<R>(
+        &self,
+        lookup: &LookupTag,
+        f: impl FnOnce(Option<&HotEntry>) -> R,
+    ) -> Result<R, StoreError> {
+        let cred = self.backend.find_by_lookup(lookup)?;
+        let entry = cred.as_ref().and_then(|c| self.entry_for(c, lookup));
+        Ok(f(entry.as_ref()))
+    }
+
+    /// The entry `cred`'s secret with tag `lookup` would have in the map.
+    fn entry_for(&self, cred: &Credential, lookup: &LookupTag) -> Option<HotEntry> {
+        let secret = cred.secret_by_lookup(lookup)?;
+        Some(HotEntry::new(cred, secret, &self.profile(cred)))
     }
 
     /// Runs a change to `hot` between the two counters [`IndexedStore::confirm_miss`] reads
@@ -437,11 +467,7 @@ impl IndexedStore {
                         self.install(&cred, before.as_deref());
                     }
                 }
-                let entry = cred
-                    .secrets
-                    .iter()
-                    .find(|s| &s.lookup == lookup)
-                    .map(|s| HotEntry::new(&cred, s, &self.profile(&cred)));
+                let entry = self.entry_for(&cred, lookup);
                 Ok(f(entry.as_ref()))
             }
             None => {
@@ -657,5 +683,34 @@ impl Store for IndexedStore {
 
     fn is_shared(&self) -> bool {
         self.shared
+    }
+}
+
+#[cfg(all(test, feature = "conformance"))]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::IndexedStore;
+    use crate::MemoryStore;
+    use crate::conformance::{credential, tags};
+
+    /// While a change to the map seems to never end, a miss is answered from the backend: a
+    /// held tag is found, an unknown one is not, and neither waits for the change.
+    #[test]
+    fn a_miss_during_an_endless_change_asks_the_backend() {
+        let index = IndexedStore::open(Box::new(MemoryStore::new())).unwrap();
+        let cred = index.put(credential("acc_1")).unwrap();
+        let tag = tags(&cred)[0];
+        let absent = tags(&credential("acc_2"))[0];
+        // The map loses the entry and a change stays "in progress".
+        assert!(index.hot.remove_sync(&tag));
+        index.changes_started.fetch_add(1, Ordering::SeqCst);
+        let id = |t| index.with_lookup(t, |e| e.map(|e| e.id().clone())).unwrap();
+        assert_eq!(id(&tag).as_ref(), Some(&cred.id));
+        assert_eq!(id(&absent), None);
+        // Once the change is over, the map is trusted again: the (removed) entry is a miss.
+        index.changes_finished.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(id(&tag), None);
     }
 }
