@@ -398,6 +398,9 @@ impl IndexedStore {
                 if let Some(entry) = found {
                     return Confirmed::Found(entry);
                 }
+                // The probe's reads must not be satisfied after the recheck below (the seqlock
+                // reader's fence): otherwise they could see a change the recheck did not.
+                std::sync::atomic::fence(Ordering::Acquire);
                 if self.changes_started.load(Ordering::SeqCst) == started {
                     return Confirmed::Absent;
                 }
@@ -530,7 +533,11 @@ impl IndexedStore {
         self.write_epoch.fetch_add(1, Ordering::AcqRel);
         for s in &cred.secrets {
             if self.negative.remove_sync(&s.lookup) {
-                self.negative_len.fetch_sub(1, Ordering::Relaxed);
+                // Saturating: a tag inserted between a clear and the count's reset was not
+                // counted, and must not wrap the count when it is removed.
+                let _ = self
+                    .negative_len
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
             }
         }
         self.install(&cred, before.as_deref());
@@ -612,8 +619,9 @@ impl IndexedStore {
         let profile = self.profile(cred);
         for s in &cred.secrets {
             let entry = HotEntry::new(cred, s, &profile);
-            // An existing entry is replaced in one step: the new one is in the bucket before
-            // the old one is marked removed, so a concurrent verify sees one or the other.
+            // scc replaces an entry by inserting the new one and then marking the old one
+            // removed: a reader scanning the bucket meanwhile may find the old, the new, or
+            // neither; `confirm_miss` re-probes the last case.
             match hot.entry_sync(s.lookup) {
                 Entry::Occupied(mut o) => o.update(entry),
                 Entry::Vacant(v) => {
