@@ -1,6 +1,6 @@
-//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`]), the record
-//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
-//! that verification never waits on disk.
+//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`], and
+//! `RedbStore` behind the `redb` feature), the record codec, and the [`IndexedStore`] that keeps
+//! a hot in-memory index coherent with every write so that verification never waits on disk.
 //!
 //! The `conformance` feature adds the `conformance` module: the test suite every backend
 //! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
