@@ -1,6 +1,6 @@
-//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`]), the record
-//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
-//! that verification never waits on disk.
+//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`], and
+//! `RedbStore` behind the `redb` feature), the record codec, and the [`IndexedStore`] that keeps
+//! a hot in-memory index coherent with every write so that verification never waits on disk.
 //!
 //! The `conformance` feature adds the `conformance` module: the test suite every backend
 //! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
@@ -20,12 +20,19 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
+#[cfg(feature = "redb")]
+mod redb;
 mod sled_store;
 
 pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
 pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use memory::MemoryStore;
+#[cfg(feature = "redb")]
+pub use redb::{
+    REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
+    REDB_RECORDS_TABLE, RedbIndexProblem, RedbStore,
+};
 pub use sled_store::{
     ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
     SledStore,
