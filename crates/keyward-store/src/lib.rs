@@ -20,16 +20,16 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
-mod sled_store;
+mod sled;
 
+pub use self::sled::{
+    ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
+    SledStore,
+};
 pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
 pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use memory::MemoryStore;
-pub use sled_store::{
-    ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
-    SledStore,
-};
 
 use std::sync::Arc;
 
