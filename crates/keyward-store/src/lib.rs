@@ -20,7 +20,7 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
-mod sled;
+pub mod sled;
 
 pub use self::sled::{
     ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
@@ -67,8 +67,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a credential and its index entries if its stored revision is `revision`.
     fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError>;
 
-    /// Visits every credential, for warm-up. An undecodable record is passed as an `Err` naming
-    /// its id and the scan goes on.
+    /// Visits every credential, for warm-up, export and backup. An undecodable record is passed
+    /// as an `Err` naming its id and the scan goes on.
+    ///
+    /// Every backend's scan is a **consistent snapshot**: it visits the store as it was at one
+    /// moment, each write wholly before that moment or wholly after it (export and backup rely
+    /// on it). A backend may make writes wait until the scan ends (sled does), so `visit` must
+    /// not write to the same store.
     fn scan(&self, visit: &mut dyn FnMut(Result<Credential, StoreError>))
     -> Result<(), StoreError>;
 

@@ -51,8 +51,11 @@
 //!
 //! See `docs/storage.md` for the layout, the durability promise and the kill test behind it.
 
+#[cfg(test)]
+mod fixtures;
 mod intent;
 mod reads;
+mod recovery;
 mod repair;
 
 use core::fmt;
@@ -68,6 +71,7 @@ use crate::check_revision;
 use crate::codec::{FORMAT_VERSION, decode_credential};
 use crate::{ListQuery, Page, Store, StoreError};
 
+pub use recovery::{Recovered, recover_leftovers};
 pub use repair::IndexProblem;
 
 /// Name of the tree holding the store's format version.
@@ -108,6 +112,8 @@ pub struct SledStore {
     /// still in `meta`, and the next write would replace it, so writes refuse until the store is
     /// reopened (which settles it).
     broken: AtomicBool,
+    /// What [`recover_leftovers`] removed before sled opened the directory.
+    recovered: Vec<Recovered>,
 }
 
 impl fmt::Debug for SledStore {
@@ -163,35 +169,51 @@ const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(5
 impl SledStore {
     /// Opens (or creates) a store at `path` (a directory).
     ///
+    /// First removes what a crash left that sled would trip over ([`recover_leftovers`]; what
+    /// it removed is [`SledStore::recovered`]), then settles a write a crash interrupted.
+    ///
     /// Fails with [`StoreError::InUse`] if another process (or another `SledStore` in this
-    /// one) still has it open after about a second, and with [`StoreError::UnsupportedFormat`] if a newer keyward wrote
-    /// it; nothing is written to the store in either case.
+    /// one) still has it open after about a second, with [`StoreError::UnsupportedFormat`] if a
+    /// newer keyward wrote it, and with [`StoreError::Unopenable`] if sled cannot open it even
+    /// after recovery; nothing is written to the store in any of these cases (beyond the
+    /// recovery).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
         // A store just dropped in this process can hold its file lock a moment longer, while
         // sled's background threads finish their last writes: retry the lock briefly, so that
         // close-then-reopen works, and answer `InUse` after about a second, never hang.
         let started = std::time::Instant::now();
+        let mut recovered = Vec::new();
         let db = loop {
-            match sled::Config::new()
-                .path(&path)
-                .cache_capacity(CACHE_CAPACITY)
-                .open()
-            {
-                Ok(db) => break db,
-                Err(sled::Error::Io(io)) if io.to_string().contains("could not acquire lock") => {
-                    if started.elapsed() + LOCK_RETRY_PAUSE > LOCK_WAIT {
-                        return Err(StoreError::InUse {
-                            what: path.display().to_string(),
-                        });
+            // What a crash left that sled would trip over goes first, under sled's own lock
+            // (a held lock is `InUse`, retried like sled's).
+            let held = match recover_leftovers(&path, false) {
+                Ok(done) => {
+                    recovered.extend(done);
+                    match sled::Config::new()
+                        .path(&path)
+                        .cache_capacity(CACHE_CAPACITY)
+                        .open()
+                    {
+                        Ok(db) => break db,
+                        Err(sled::Error::Io(io))
+                            if io.to_string().contains("could not acquire lock") =>
+                        {
+                            true
+                        }
+                        Err(e) => return Err(recovery::unopenable(&path, &e, &recovered)),
                     }
-                    std::thread::sleep(LOCK_RETRY_PAUSE);
                 }
-                Err(e) => {
-                    return Err(StoreError::Backend {
-                        message: format!("sled: cannot open {}: {e}", path.display()),
+                Err(StoreError::InUse { .. }) => true,
+                Err(e) => return Err(e),
+            };
+            if held {
+                if started.elapsed() + LOCK_RETRY_PAUSE > LOCK_WAIT {
+                    return Err(StoreError::InUse {
+                        what: path.display().to_string(),
                     });
                 }
+                std::thread::sleep(LOCK_RETRY_PAUSE);
             }
         };
         let meta = db
@@ -242,6 +264,7 @@ impl SledStore {
             path,
             writer: Mutex::new(()),
             broken: AtomicBool::new(false),
+            recovered,
         };
         if fresh {
             // A new store (or, after damage, one whose meta entry is lost: the records say
@@ -280,6 +303,13 @@ impl SledStore {
     /// The directory the store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// What [`SledStore::open`] removed or repaired before sled opened the directory: the
+    /// leftovers of a crash (see [`Recovered`]), for the caller to log. Empty after a clean
+    /// shutdown.
+    pub fn recovered(&self) -> &[Recovered] {
+        &self.recovered
     }
 
     /// Makes every write so far durable: sled's flush (write + `sync_file_range` of its log),

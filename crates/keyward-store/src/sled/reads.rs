@@ -60,11 +60,16 @@ impl SledStore {
         Ok(Page { items, next })
     }
 
-    /// [`Store::scan`](crate::Store::scan): every record, in id order.
+    /// [`Store::scan`](crate::Store::scan): every record, in id order, as of one moment. sled's
+    /// iterators see concurrent writes, so the scan holds the writer lock (every write of this
+    /// store takes it, and sled's file lock keeps other processes out): writes wait until it
+    /// ends.
     pub(super) fn scan_records(
         &self,
         visit: &mut dyn FnMut(Result<Credential, StoreError>),
     ) -> Result<(), StoreError> {
+        // Not `lock_writer`: a store whose writes refuse can still be read.
+        let _writer = self.writer.lock();
         for item in self.records.iter() {
             let (key, bytes) = item.map_err(|e| sled_err("reading records", e))?;
             visit(Self::decode(&key, &bytes));
