@@ -1,6 +1,6 @@
 //! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`]), the record
-//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
-//! that verification never waits on disk.
+//! schema ([`record`]) and codec, and the [`IndexedStore`] that keeps a hot in-memory index
+//! coherent with every write so that verification never waits on disk.
 //!
 //! The `conformance` feature adds the `conformance` module: the test suite every backend
 //! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
@@ -20,6 +20,7 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
+pub mod record;
 pub mod sled;
 
 pub use self::sled::{
