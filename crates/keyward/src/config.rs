@@ -1,6 +1,7 @@
 //! Engine configuration.
 
 use std::fmt;
+#[cfg(feature = "sled")]
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,11 +9,14 @@ use keyward_core::{Environments, Pepper, PermissionPolicy};
 use keyward_rotation::{Clock, RotationPolicy, SystemClock};
 use keyward_store::Store;
 
-/// Where credentials are stored.
+/// Where credentials are stored. Non-exhaustive: which backends exist depends on the crate's
+/// features.
+#[non_exhaustive]
 pub enum Backend {
     /// In process memory (tests, examples).
     Memory,
-    /// sled at a directory: the embedded default.
+    /// sled at a directory: the embedded default (feature `sled`).
+    #[cfg(feature = "sled")]
     Sled(PathBuf),
     /// Any other [`Store`] implementation.
     Custom(Box<dyn Store>),
@@ -22,6 +26,7 @@ impl fmt::Debug for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("Memory"),
+            #[cfg(feature = "sled")]
             Self::Sled(p) => f.debug_tuple("Sled").field(p).finish(),
             Self::Custom(_) => f.write_str("Custom(..)"),
         }
@@ -33,7 +38,8 @@ impl fmt::Debug for Backend {
 /// ```
 /// use keyward::Config;
 /// use keyward::core::Pepper;
-/// let config = Config::sled("./keyward-data")
+/// // `Config::sled("./keyward-data")` with the `sled` feature.
+/// let config = Config::memory()
 ///     .with_pepper(Pepper::from_bytes([42; 32]))
 ///     .with_namespace("acme");
 /// # let _ = config;
@@ -88,7 +94,8 @@ impl Config {
         Self::new(Backend::Memory)
     }
 
-    /// sled store at `path`.
+    /// sled store at `path` (feature `sled`).
+    #[cfg(feature = "sled")]
     pub fn sled(path: impl Into<PathBuf>) -> Self {
         Self::new(Backend::Sled(path.into()))
     }
