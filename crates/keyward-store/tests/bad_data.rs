@@ -579,9 +579,9 @@ mod redb_backend {
     use keyward_core::{Credential, CredentialId, Environment, KeyType};
     use keyward_store::conformance::{self, Harness};
     use keyward_store::{
-        FORMAT_VERSION, IndexedStore, ListQuery, REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY,
-        REDB_LOOKUP_TABLE, REDB_META_TABLE, REDB_RECORDS_TABLE, RedbIndexProblem, RedbStore, Store,
-        StoreError,
+        FORMAT_VERSION, IndexProblem, IndexedStore, ListQuery, REDB_ACCOUNTS_TABLE,
+        REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE, REDB_RECORDS_TABLE, RedbStore,
+        Store, StoreError,
     };
     use redb::ReadableTable;
 
@@ -716,7 +716,7 @@ mod redb_backend {
         let problems = store.check_indexes().unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            matches!(&problems[0], RedbIndexProblem::UndecodableRecord(e) if e.to_string().contains(vid))
+            matches!(&problems[0], IndexProblem::UndecodableRecord(e) if e.to_string().contains(vid))
         );
         // A repair leaves the record (and its entries) to the operator.
         assert_eq!(store.repair_indexes().unwrap(), 0);
@@ -1022,12 +1022,12 @@ mod redb_backend {
         let problems = store.check_indexes().unwrap();
         assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems.iter().any(|p| matches!(p,
-            RedbIndexProblem::MissingLookup { id, lookup, found: None }
+            IndexProblem::MissingLookup { id, lookup, found: None }
                 if *id == victim.id && *lookup == missing)));
         assert!(problems.iter().any(|p| matches!(p,
-            RedbIndexProblem::DanglingLookup { id, .. } if id == victim.id.as_str())));
+            IndexProblem::DanglingLookup { id, .. } if id == victim.id.as_str())));
         assert!(problems.iter().any(|p| matches!(p,
-            RedbIndexProblem::MissingAccountEntry { id, .. } if *id == victim.id)));
+            IndexProblem::MissingAccountEntry { id, .. } if *id == victim.id)));
         assert!(problems.iter().any(|p| p.to_string().contains(ghost)));
 
         // The hot index is warmed from the records, so verification still finds the key.

@@ -8,10 +8,11 @@
 use ::redb::ReadableTable;
 use keyward_core::{AccountId, CredentialId, LookupTag};
 
+use super::RedbStore;
 use super::reads::{Bytes, Keys, decode, owner_holds, raw, record_holds, stored};
 use super::tables::{account_key, backend, lossy, split_account_key};
 use super::write::{WriteTables, remove_lookup_of};
-use super::{RedbIndexProblem, RedbStore};
+use crate::IndexProblem;
 use crate::StoreError;
 
 /// Every inconsistency between `records` and the two indexes, read from one transaction.
@@ -19,14 +20,14 @@ pub(super) fn find_problems(
     records: &impl Bytes,
     lookup: &impl Bytes,
     accounts: &impl Keys,
-) -> Result<Vec<RedbIndexProblem>, StoreError> {
+) -> Result<Vec<IndexProblem>, StoreError> {
     let mut problems = Vec::new();
     for item in records.iter().map_err(backend("reading records"))? {
         let (key, bytes) = item.map_err(backend("reading records"))?;
         let cred = match decode(key.value(), bytes.value()) {
             Ok(c) => c,
             Err(e) => {
-                problems.push(RedbIndexProblem::UndecodableRecord(e));
+                problems.push(IndexProblem::UndecodableRecord(e));
                 continue;
             }
         };
@@ -34,7 +35,7 @@ pub(super) fn find_problems(
         for s in &cred.secrets {
             let entry = raw(lookup, s.lookup.as_bytes(), "reading the lookup index")?;
             if entry.as_deref() != Some(id) {
-                problems.push(RedbIndexProblem::MissingLookup {
+                problems.push(IndexProblem::MissingLookup {
                     id: cred.id.clone(),
                     lookup: s.lookup,
                     found: entry.map(|v| lossy(&v)),
@@ -46,7 +47,7 @@ pub(super) fn find_problems(
             .map_err(backend("reading the account index"))?
             .is_some();
         if !has_account {
-            problems.push(RedbIndexProblem::MissingAccountEntry {
+            problems.push(IndexProblem::MissingAccountEntry {
                 id: cred.id.clone(),
                 account: cred.account.clone(),
             });
@@ -60,7 +61,7 @@ pub(super) fn find_problems(
             None => false,
         };
         if !holds {
-            problems.push(RedbIndexProblem::DanglingLookup {
+            problems.push(IndexProblem::DanglingLookup {
                 lookup: lossy(tag),
                 id: lossy(id),
             });
@@ -73,7 +74,7 @@ pub(super) fn find_problems(
         let (key, _) = item.map_err(backend("reading the account index"))?;
         let (account, id) = split_account_key(key.value());
         if !record_holds(records, id, |c| c.account.as_str().as_bytes() == account)? {
-            problems.push(RedbIndexProblem::DanglingAccountEntry {
+            problems.push(IndexProblem::DanglingAccountEntry {
                 account: lossy(account),
                 id: lossy(id),
             });
@@ -86,7 +87,7 @@ impl RedbStore {
     /// Checks that the lookup and account indexes agree with the records, reading everything in
     /// one read transaction: a consistent snapshot, so it may run while others write.
     /// Undecodable records are reported too.
-    pub fn check_indexes(&self) -> Result<Vec<RedbIndexProblem>, StoreError> {
+    pub fn check_indexes(&self) -> Result<Vec<IndexProblem>, StoreError> {
         let t = self.read_tables()?;
         find_problems(&t.records, &t.lookup, &t.accounts)
     }
@@ -160,17 +161,13 @@ impl RedbStore {
 
 /// Fixes one problem inside the repair's transaction, if it is still there. Returns whether an
 /// entry changed.
-fn fix(t: &mut WriteTables<'_>, problem: RedbIndexProblem) -> Result<bool, StoreError> {
+fn fix(t: &mut WriteTables<'_>, problem: IndexProblem) -> Result<bool, StoreError> {
     match problem {
-        RedbIndexProblem::UndecodableRecord(_) => Ok(false),
-        RedbIndexProblem::MissingLookup { id, lookup, .. } => fix_missing_lookup(t, &id, &lookup),
-        RedbIndexProblem::DanglingLookup { lookup, .. } => {
-            fix_dangling_lookup(t, lookup.as_bytes())
-        }
-        RedbIndexProblem::MissingAccountEntry { id, account } => {
-            fix_missing_account(t, &id, &account)
-        }
-        RedbIndexProblem::DanglingAccountEntry { account, id } => {
+        IndexProblem::UndecodableRecord(_) => Ok(false),
+        IndexProblem::MissingLookup { id, lookup, .. } => fix_missing_lookup(t, &id, &lookup),
+        IndexProblem::DanglingLookup { lookup, .. } => fix_dangling_lookup(t, lookup.as_bytes()),
+        IndexProblem::MissingAccountEntry { id, account } => fix_missing_account(t, &id, &account),
+        IndexProblem::DanglingAccountEntry { account, id } => {
             let mut key = account.into_bytes();
             key.push(0);
             key.extend_from_slice(id.as_bytes());

@@ -31,7 +31,6 @@
 
 mod check;
 mod open;
-mod problem;
 mod reads;
 mod tables;
 mod write;
@@ -42,7 +41,6 @@ use std::path::{Path, PathBuf};
 use ::redb::{Database, ReadOnlyTable, ReadableDatabase};
 use keyward_core::{Credential, CredentialId, LookupTag};
 
-pub use problem::RedbIndexProblem;
 pub use tables::{
     REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
     REDB_RECORDS_TABLE,

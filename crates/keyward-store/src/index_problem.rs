@@ -1,7 +1,5 @@
-//! What [`RedbStore::check_indexes`](super::RedbStore::check_indexes) reports.
-//!
-//! The same variants, meanings and messages as the sled backend's `IndexProblem`, defined here
-//! so that this backend builds without sled; one shared type can replace both.
+//! What an embedded backend's `check_indexes` reports: one type for sled and redb, so a tool
+//! (`keyward doctor`) reads both the same way.
 
 use core::fmt;
 
@@ -9,13 +7,12 @@ use keyward_core::{AccountId, CredentialId, LookupTag};
 
 use crate::StoreError;
 
-/// An inconsistency between the records and the index tables of a
-/// [`RedbStore`](super::RedbStore), found by
-/// [`RedbStore::check_indexes`](super::RedbStore::check_indexes). Each names the credential it
-/// concerns.
+/// An inconsistency between a backend's records and its index tables (lookup tag → id,
+/// account → ids), found by `SledStore::check_indexes` or `RedbStore::check_indexes`. Each names
+/// the credential it concerns.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum RedbIndexProblem {
+pub enum IndexProblem {
     /// A record cannot be decoded ([`StoreError::Corrupt`] or [`StoreError::UnsupportedFormat`]
     /// naming it).
     UndecodableRecord(StoreError),
@@ -55,7 +52,7 @@ pub enum RedbIndexProblem {
     },
 }
 
-impl fmt::Display for RedbIndexProblem {
+impl fmt::Display for IndexProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UndecodableRecord(e) => fmt::Display::fmt(e, f),
