@@ -39,7 +39,7 @@
 //! recovery truncates the log at the first torn message).
 //!
 //! Everything here runs under sled's own lock (an exclusive `flock` of `db`, taken with the
-//! same `fs2` call sled uses), so it never touches a directory another process has open, nor
+//! same `flock` sled takes through `fs2`; std's `File::try_lock` is that call), so it never touches a directory another process has open, nor
 //! a snapshot another process is in the middle of writing.
 
 use core::fmt;
@@ -47,7 +47,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use fs2::FileExt;
 
 #[cfg(doc)]
 use super::SledStore;
@@ -191,10 +190,13 @@ fn lock(dir: &Path) -> Result<Option<File>, StoreError> {
             });
         }
     };
-    match file.try_lock_exclusive() {
+    match file.try_lock() {
         Ok(()) => Ok(Some(file)),
-        Err(_) => Err(StoreError::InUse {
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse {
             what: dir.display().to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Backend {
+            message: format!("cannot lock {}: {e}", path.display()),
         }),
     }
 }
