@@ -217,6 +217,12 @@ impl Keyward {
         &self.inner.format
     }
 
+    /// The non-secret fingerprint of the pepper ([`Pepper::fingerprint`]): tells deployments
+    /// with different peppers apart (export files carry it).
+    pub fn pepper_fingerprint(&self) -> String {
+        self.inner.pepper.fingerprint()
+    }
+
     /// The rotation policy.
     pub fn rotation_policy(&self) -> &RotationPolicy {
         &self.inner.rotation

@@ -22,16 +22,21 @@
 #![warn(missing_docs)]
 
 mod config;
+pub mod data_dir;
 mod engine;
 mod error;
+pub mod export;
+mod transfer;
 mod verify;
 
 #[cfg(feature = "http")]
 pub mod http;
 
 pub use config::{Backend, Config};
+pub use data_dir::{DataDir, DataDirError, StoreKind};
 pub use engine::{Issued, KeyUpdate, Keyward, NewKey, PartialRegeneration, SweepReport};
 pub use error::EngineError;
+pub use export::{ExportError, ExportSummary, ImportError, ImportOptions, ImportSummary};
 pub use verify::{Verified, VerifiedRef, VerifyError};
 
 /// Re-export of `keyward-core` (key format, model, permissions).
