@@ -20,12 +20,19 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
+#[cfg(feature = "redb")]
+mod redb;
 mod sled_store;
 
 pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
 pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use memory::MemoryStore;
+#[cfg(feature = "redb")]
+pub use redb::{
+    REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
+    REDB_RECORDS_TABLE, RedbIndexProblem, RedbStore,
+};
 pub use sled_store::{
     ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
     SledStore,

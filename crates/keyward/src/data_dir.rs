@@ -45,16 +45,20 @@ pub const REDB_STORE: &str = "keyward.redb";
 /// Which embedded store a data directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreKind {
-    /// redb, one file `DIR/keyward.redb`.
+    /// redb, one file `DIR/keyward.redb`: the default for new directories (feature `redb`).
     Redb,
     /// sled, the directory `DIR/store/`: still fully supported.
     Sled,
 }
 
 impl StoreKind {
-    /// The kind [`DataDir::init`] creates when none is asked for. (sled until this build has
-    /// the redb backend.)
-    pub const DEFAULT: StoreKind = StoreKind::Sled;
+    /// The kind [`DataDir::init`] creates when none is asked for: redb, or sled in a build
+    /// without the `redb` feature.
+    pub const DEFAULT: StoreKind = if cfg!(feature = "redb") {
+        StoreKind::Redb
+    } else {
+        StoreKind::Sled
+    };
 
     /// `redb` or `sled`.
     pub fn as_str(self) -> &'static str {
@@ -67,7 +71,7 @@ impl StoreKind {
     /// Whether this build can open this kind of store (its cargo feature is on).
     pub fn is_compiled(self) -> bool {
         match self {
-            Self::Redb => false,
+            Self::Redb => cfg!(feature = "redb"),
             Self::Sled => true,
         }
     }
@@ -301,17 +305,19 @@ impl DataDir {
     /// The pepper: `KEYWARD_PEPPER` (if set and not empty), else the pepper file; `None` if
     /// there is none.
     pub fn read_pepper(&self) -> Result<Option<Pepper>, DataDirError> {
-        if self.read_env {
-            if let Some(hex) = std::env::var_os(PEPPER_ENV) {
-                let hex = Zeroizing::new(hex.to_string_lossy().into_owned());
-                if !hex.trim().is_empty() {
-                    return Pepper::from_hex(&hex).map(Some).ok_or_else(|| {
-                        DataDirError::BadPepper {
-                            source: PEPPER_ENV.to_owned(),
-                        }
-                    });
-                }
-            }
+        let from_env = self
+            .read_env
+            .then(|| std::env::var_os(PEPPER_ENV))
+            .flatten()
+            .map(|hex| Zeroizing::new(hex.to_string_lossy().into_owned()));
+        if let Some(hex) = from_env
+            && !hex.trim().is_empty()
+        {
+            return Pepper::from_hex(&hex)
+                .map(Some)
+                .ok_or_else(|| DataDirError::BadPepper {
+                    source: PEPPER_ENV.to_owned(),
+                });
         }
         let path = self.pepper_path();
         match fs::read_to_string(&path) {
@@ -410,6 +416,9 @@ impl DataDir {
     fn backend(&self, kind: StoreKind) -> Result<Backend, DataDirError> {
         match kind {
             StoreKind::Sled => Ok(Backend::Sled(self.store_path(kind))),
+            #[cfg(feature = "redb")]
+            StoreKind::Redb => Ok(Backend::Redb(self.store_path(kind))),
+            #[cfg(not(feature = "redb"))]
             StoreKind::Redb => Err(DataDirError::NotCompiled { kind }),
         }
     }
@@ -505,6 +514,8 @@ fn sync_dir(dir: &Path) -> Result<(), DataDirError> {
 fn backend_path(backend: &Backend) -> Option<PathBuf> {
     match backend {
         Backend::Sled(p) => Some(p.clone()),
+        #[cfg(feature = "redb")]
+        Backend::Redb(p) => Some(p.clone()),
         Backend::Memory | Backend::Custom(_) => None,
     }
 }

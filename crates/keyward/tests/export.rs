@@ -13,9 +13,16 @@ use keyward::{Config, ImportError, ImportOptions, Keyward, NewKey};
 enum Kind {
     Memory,
     Sled,
+    #[cfg(feature = "redb")]
+    Redb,
 }
 
-const KINDS: &[Kind] = &[Kind::Memory, Kind::Sled];
+const KINDS: &[Kind] = &[
+    Kind::Memory,
+    Kind::Sled,
+    #[cfg(feature = "redb")]
+    Kind::Redb,
+];
 
 fn pepper() -> Pepper {
     Pepper::from_bytes([7; 32])
@@ -25,6 +32,8 @@ fn config(kind: Kind, dir: &Path) -> Config {
     match kind {
         Kind::Memory => Config::memory(),
         Kind::Sled => Config::sled(dir.join("store")),
+        #[cfg(feature = "redb")]
+        Kind::Redb => Config::redb(dir.join("keyward.redb")),
     }
 }
 
@@ -251,7 +260,11 @@ fn a_changed_record_is_refused_by_the_digest() {
     assert_ne!(tampered, file);
     assert!(matches!(refused(&tampered), ImportError::DigestMismatch));
     // Changing a record's enabled flag, or dropping a whole record and fixing the count.
-    let flipped = edit_line(&file, 1, |l| {
+    let enabled = file
+        .lines()
+        .position(|l| l.contains("\"enabled\":true"))
+        .unwrap();
+    let flipped = edit_line(&file, enabled, |l| {
         l.replace("\"enabled\":true", "\"enabled\":false")
     });
     assert_ne!(flipped, file);
@@ -431,7 +444,14 @@ fn a_clash_with_stored_keys_refuses_the_whole_import() {
     b.import(&mut file.as_bytes()).unwrap();
     // One key changes in B; a re-import would overwrite it: refused, naming it.
     let changed = contents(&a)[0].id.clone();
-    b.disable(&changed).unwrap();
+    b.update(
+        &changed,
+        keyward::KeyUpdate {
+            name: Some("Renamed".parse().unwrap()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     match refused_by(&b, &file) {
         ImportError::Conflicts(list) => {
             assert_eq!(list.len(), 1);
