@@ -229,6 +229,11 @@ impl fmt::Display for DataDirError {
                 path,
                 error,
             } => write!(f, "cannot {action} {}: {error}", path.display()),
+            // Already names the store and says what to do.
+            Self::Store {
+                error: error @ EngineError::Store(StoreError::Unopenable { .. }),
+                ..
+            } => fmt::Display::fmt(error, f),
             Self::Store { store, error } => {
                 write!(f, "cannot open the store at {}: {error}", store.display())
             }
