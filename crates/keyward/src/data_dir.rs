@@ -277,6 +277,11 @@ impl DataDir {
         self
     }
 
+    /// Whether `KEYWARD_PEPPER` is consulted.
+    pub(crate) fn reads_pepper_env(&self) -> bool {
+        self.read_env
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.path

@@ -23,6 +23,7 @@
 
 mod config;
 pub mod data_dir;
+pub mod doctor;
 mod engine;
 mod error;
 pub mod export;

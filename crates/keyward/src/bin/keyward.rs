@@ -1,8 +1,9 @@
 //! `keyward`: the operator's command line. Issue, verify, regenerate and revoke API keys in a
-//! local sled store, and serve the HTTP management API.
+//! local data directory (`keyward::DataDir`: a redb or sled store and the pepper), export and
+//! import them, check the directory, and serve the HTTP management API.
 //!
-//! Exit status: 0 on success; for `verify`, 1 when the key is refused; 2 on any error (one
-//! line on stderr).
+//! Exit status: 0 on success; for `verify`, 1 when the key is refused; for `doctor`, 1 when a
+//! problem was found (repaired or not); 2 on any error (one line on stderr).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -168,6 +169,13 @@ enum Command {
         /// (its keys will not verify here).
         #[arg(long)]
         force: bool,
+    },
+    /// Check the data directory and repair what is safe to repair: modes, crash leftovers,
+    /// index entries. Exit 0 healthy, 1 problems found (repaired or not), 2 cannot check.
+    Doctor {
+        /// Change nothing: say what would be repaired.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Serve the HTTP management API.
     Serve {
@@ -383,6 +391,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Enable { id } => change(data, json, "enabled", |kw| kw.enable(&id)),
         Command::Sweep => sweep(data, json),
         Command::Export { output } => export(data, &output, json),
+        Command::Doctor { dry_run } => doctor(data, dry_run, json),
         Command::Import { input, force } => import(data, &input, force, json),
         Command::Serve { listen } => serve(data, listen),
     }
@@ -755,6 +764,83 @@ fn import(data: &Path, input: &Path, force: bool, json: bool) -> Result<ExitCode
         ]));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(data: &Path, dry_run: bool, json: bool) -> Result<ExitCode> {
+    use keyward::doctor::{self, DoctorOptions};
+    let report = doctor::run(&DataDir::new(data), DoctorOptions { dry_run })?;
+    if json {
+        let findings: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| {
+                json!({
+                    "check": f.check.as_str(),
+                    "status": f.status.as_str(),
+                    "detail": f.detail,
+                    "action": f.action.as_str(),
+                    "action_detail": f.action.text(),
+                })
+            })
+            .collect();
+        print_json(&json!({
+            "dir": report.dir.display().to_string(),
+            "store": report.store.map(StoreKind::as_str),
+            "dry_run": report.dry_run,
+            "healthy": report.healthy(),
+            "records": report.records,
+            "repaired": report.repaired(),
+            "unrepaired": report.unrepaired(),
+            "findings": findings,
+        }));
+    } else {
+        let mut rows = vec![vec![
+            "CHECK".to_owned(),
+            "STATUS".to_owned(),
+            "FOUND".to_owned(),
+            "ACTION".to_owned(),
+        ]];
+        rows.extend(report.findings.iter().map(|f| {
+            let action = match &f.action {
+                keyward::doctor::Action::None => "-".to_owned(),
+                keyward::doctor::Action::Repaired(s) => format!("repaired: {s}"),
+                keyward::doctor::Action::WouldRepair(s) => format!("would repair: {s}"),
+                keyward::doctor::Action::Manual(s) => format!("not repaired: {s}"),
+            };
+            vec![
+                f.check.as_str().to_owned(),
+                f.status.as_str().to_owned(),
+                one_line(&f.detail),
+                action,
+            ]
+        }));
+        print(&table(&rows));
+        let problems = report.problems().count();
+        let summary = if report.healthy() {
+            "healthy".to_owned()
+        } else if report.dry_run {
+            format!(
+                "{problems} problem(s) found; dry run: nothing was changed ({} would be \
+                 repaired)",
+                report
+                    .problems()
+                    .filter(|f| matches!(f.action, keyward::doctor::Action::WouldRepair(_)))
+                    .count()
+            )
+        } else {
+            format!(
+                "{problems} problem(s) found: {} repaired, {} not repaired",
+                report.repaired(),
+                report.unrepaired()
+            )
+        };
+        print(&format!("\n{summary}\n"));
+    }
+    Ok(if report.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn serve(data: &Path, listen: SocketAddr) -> Result<ExitCode> {
