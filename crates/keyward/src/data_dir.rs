@@ -47,14 +47,14 @@ pub const REDB_STORE: &str = "keyward.redb";
 pub enum StoreKind {
     /// redb, one file `DIR/keyward.redb`: the default for new directories (feature `redb`).
     Redb,
-    /// sled, the directory `DIR/store/`: still fully supported.
+    /// sled, the directory `DIR/store/`: still fully supported (feature `sled`).
     Sled,
 }
 
 impl StoreKind {
     /// The kind [`DataDir::init`] creates when none is asked for: redb, or sled in a build
-    /// without the `redb` feature.
-    pub const DEFAULT: StoreKind = if cfg!(feature = "redb") {
+    /// with the `sled` feature and without the `redb` one.
+    pub const DEFAULT: StoreKind = if cfg!(feature = "redb") || !cfg!(feature = "sled") {
         StoreKind::Redb
     } else {
         StoreKind::Sled
@@ -72,7 +72,7 @@ impl StoreKind {
     pub fn is_compiled(self) -> bool {
         match self {
             Self::Redb => cfg!(feature = "redb"),
-            Self::Sled => true,
+            Self::Sled => cfg!(feature = "sled"),
         }
     }
 }
@@ -425,7 +425,10 @@ impl DataDir {
 
     fn backend(&self, kind: StoreKind) -> Result<Backend, DataDirError> {
         match kind {
+            #[cfg(feature = "sled")]
             StoreKind::Sled => Ok(Backend::Sled(self.store_path(kind))),
+            #[cfg(not(feature = "sled"))]
+            StoreKind::Sled => Err(DataDirError::NotCompiled { kind }),
             #[cfg(feature = "redb")]
             StoreKind::Redb => Ok(Backend::Redb(self.store_path(kind))),
             #[cfg(not(feature = "redb"))]
@@ -523,10 +526,11 @@ fn sync_dir(dir: &Path) -> Result<(), DataDirError> {
 
 fn backend_path(backend: &Backend) -> Option<PathBuf> {
     match backend {
+        #[cfg(feature = "sled")]
         Backend::Sled(p) => Some(p.clone()),
         #[cfg(feature = "redb")]
         Backend::Redb(p) => Some(p.clone()),
-        Backend::Memory | Backend::Custom(_) => None,
+        _ => None,
     }
 }
 

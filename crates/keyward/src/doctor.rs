@@ -28,8 +28,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use keyward_core::Pepper;
+#[cfg(feature = "sled")]
 use keyward_store::sled::{Recovered, recover_leftovers};
-use keyward_store::{SledStore, Store, StoreError};
+use keyward_store::{Store, StoreError};
 
 use crate::data_dir::{DataDir, DataDirError, PEPPER_ENV, StoreKind};
 
@@ -403,6 +404,7 @@ impl Doctor<'_> {
             return Ok(None);
         }
         match kind {
+            #[cfg(feature = "sled")]
             StoreKind::Sled => match recover_leftovers(&path, self.dry_run) {
                 Ok(found) if found.is_empty() => {
                     self.ok(Check::CrashLeftovers, "nothing left by a crash");
@@ -425,6 +427,8 @@ impl Doctor<'_> {
                     Action::Manual("see the message".into()),
                 ),
             },
+            #[cfg(not(feature = "sled"))]
+            StoreKind::Sled => {}
             StoreKind::Redb => {
                 #[cfg(feature = "redb")]
                 if self.dry_run && redb_in_use(&path) {
@@ -544,6 +548,7 @@ impl Doctor<'_> {
 }
 
 /// One line about a crash leftover, and what removing it does.
+#[cfg(feature = "sled")]
 fn describe(r: &Recovered) -> (String, String) {
     match r {
         Recovered::IncompleteSnapshot { file, len } => (
@@ -575,41 +580,54 @@ fn describe(r: &Recovered) -> (String, String) {
 /// An open backend store (not through the engine: no index warm-up, and the backends' own
 /// index checks).
 enum Opened {
-    Sled(SledStore),
+    #[cfg(feature = "sled")]
+    Sled(keyward_store::SledStore),
     #[cfg(feature = "redb")]
     Redb(keyward_store::RedbStore),
+    /// Never built: keeps the type inhabited-looking in a build without either backend.
+    #[cfg(not(any(feature = "sled", feature = "redb")))]
+    #[allow(dead_code)]
+    None(std::convert::Infallible),
 }
 
 impl Opened {
     fn open(kind: StoreKind, path: &Path) -> Result<Self, StoreError> {
         match kind {
-            StoreKind::Sled => SledStore::open(path).map(Self::Sled),
+            #[cfg(feature = "sled")]
+            StoreKind::Sled => keyward_store::SledStore::open(path).map(Self::Sled),
             #[cfg(feature = "redb")]
             StoreKind::Redb => keyward_store::RedbStore::open(path).map(Self::Redb),
-            #[cfg(not(feature = "redb"))]
-            StoreKind::Redb => Err(StoreError::Backend {
-                message: DataDirError::NotCompiled { kind }.to_string(),
-            }),
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = path;
+                Err(StoreError::Backend {
+                    message: DataDirError::NotCompiled { kind }.to_string(),
+                })
+            }
         }
     }
 
     fn as_store(&self) -> &dyn Store {
         match self {
+            #[cfg(feature = "sled")]
             Self::Sled(s) => s,
             #[cfg(feature = "redb")]
             Self::Redb(s) => s,
+            #[cfg(not(any(feature = "sled", feature = "redb")))]
+            Self::None(never) => match *never {},
         }
     }
 
     /// Index problems, one sentence each; undecodable records left out (the records check
     /// reports them).
+    #[cfg_attr(not(any(feature = "sled", feature = "redb")), allow(unreachable_code))]
     fn index_problems(&self) -> Result<Vec<String>, StoreError> {
-        use keyward_store::IndexProblem;
         Ok(match self {
+            #[cfg(feature = "sled")]
             Self::Sled(s) => s
                 .check_indexes()?
                 .into_iter()
-                .filter(|p| !matches!(p, IndexProblem::UndecodableRecord(_)))
+                .filter(|p| !matches!(p, keyward_store::IndexProblem::UndecodableRecord(_)))
                 .map(|p| p.to_string())
                 .collect(),
             #[cfg(feature = "redb")]
@@ -619,14 +637,19 @@ impl Opened {
                 .filter(|p| !matches!(p, keyward_store::RedbIndexProblem::UndecodableRecord(_)))
                 .map(|p| p.to_string())
                 .collect(),
+            #[cfg(not(any(feature = "sled", feature = "redb")))]
+            Self::None(never) => match *never {},
         })
     }
 
     fn repair_indexes(&self) -> Result<usize, StoreError> {
         match self {
+            #[cfg(feature = "sled")]
             Self::Sled(s) => s.repair_indexes(),
             #[cfg(feature = "redb")]
             Self::Redb(s) => s.repair_indexes(),
+            #[cfg(not(any(feature = "sled", feature = "redb")))]
+            Self::None(never) => match *never {},
         }
     }
 }

@@ -1,7 +1,6 @@
 //! `keyward::doctor`: one damaged data directory per check, on each embedded store; a dry run
 //! changes no byte and no modification time; a real run repairs what it says and the next run
 //! is healthy.
-#![cfg(feature = "redb")]
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;

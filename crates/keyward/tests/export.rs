@@ -12,6 +12,7 @@ use keyward::{Config, ImportError, ImportOptions, Keyward, NewKey};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Memory,
+    #[cfg(feature = "sled")]
     Sled,
     #[cfg(feature = "redb")]
     Redb,
@@ -19,6 +20,7 @@ enum Kind {
 
 const KINDS: &[Kind] = &[
     Kind::Memory,
+    #[cfg(feature = "sled")]
     Kind::Sled,
     #[cfg(feature = "redb")]
     Kind::Redb,
@@ -28,9 +30,11 @@ fn pepper() -> Pepper {
     Pepper::from_bytes([7; 32])
 }
 
+#[cfg_attr(not(any(feature = "sled", feature = "redb")), allow(unused_variables))]
 fn config(kind: Kind, dir: &Path) -> Config {
     match kind {
         Kind::Memory => Config::memory(),
+        #[cfg(feature = "sled")]
         Kind::Sled => Config::sled(dir.join("store")),
         #[cfg(feature = "redb")]
         Kind::Redb => Config::redb(dir.join("keyward.redb")),
