@@ -1,7 +1,7 @@
-//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], and `SledStore` with the
-//! `sled` feature), the record schema ([`record`]) and codec, and the [`IndexedStore`] that
-//! keeps a hot in-memory index coherent with every write so that verification never waits on
-//! disk.
+//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], `SledStore` with the
+//! `sled` feature, `RedbStore` with the `redb` feature), the record schema ([`record`]) and
+//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
+//! that verification never waits on disk.
 //!
 //! # Features
 //!
@@ -9,6 +9,8 @@
 //!
 //! * `sled`: the embedded sled 0.34 backend, `SledStore` and the `sled` module (recovery of
 //!   what a crash leaves at open, index checks and repair).
+//! * `redb`: the embedded redb backend, `RedbStore` (one file, every write one durable
+//!   transaction).
 //! * `conformance`: the `conformance` module, the test suite every backend passes, for
 //!   backends in other crates.
 //!
