@@ -3,7 +3,7 @@
 //!
 //! The checks, in order ([`Check`]): which store the directory holds; the directory's mode
 //! (0700) and the pepper file's (0600), repaired with `chmod`; what a crash left in a sled
-//! store (`snap.*.generating` and the like, see [`keyward_store::sled::recover_leftovers`]),
+//! store (`snap.*.generating` and the like, see `keyward_store::sled::recover_leftovers`),
 //! removed; that the store opens; that every record decodes (each failure names its id), not
 //! repaired; that every index entry matches the records, repaired by the backend's
 //! `repair_indexes`.

@@ -295,7 +295,9 @@ impl Keyward {
         }))
     }
 
-    fn check_permissions(
+    /// The issue-time permission rules: a restricted key has a permission, and the permission
+    /// policy allows the set for the type.
+    pub(crate) fn check_permissions(
         &self,
         key_type: KeyType,
         perms: &PermissionSet,

@@ -304,6 +304,12 @@ pub enum ConflictReason {
         /// The credential holding it.
         owner: CredentialId,
     },
+    /// This deployment would not issue such a key: its permission policy refuses the
+    /// permissions for the key type, or its environment tags cannot name the environment.
+    NotAllowed {
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A record of the file that clashes with what the store holds.
@@ -330,6 +336,9 @@ impl fmt::Display for ImportConflict {
                 "line {}: {}'s lookup tag {lookup} belongs to {owner}",
                 self.line, self.id
             ),
+            ConflictReason::NotAllowed { reason } => {
+                write!(f, "line {}: {}: {reason}", self.line, self.id)
+            }
         }
     }
 }
@@ -389,7 +398,8 @@ pub enum ImportError {
     },
     /// The trailer's digest does not match the lines before it: the file was changed.
     DigestMismatch,
-    /// Records clash with credentials already stored (every clash is listed).
+    /// Records clash with credentials already stored, or break this deployment's rules (every
+    /// one is listed).
     Conflicts(Vec<ImportConflict>),
     /// Reading the store (to compare with what it holds) failed.
     Store(StoreError),
@@ -444,7 +454,8 @@ impl fmt::Display for ImportError {
             Self::Conflicts(list) => {
                 write!(
                     f,
-                    "{} record(s) clash with stored keys, nothing was imported",
+                    "{} record(s) clash with stored keys or this deployment's rules, nothing was \
+                     imported",
                     list.len()
                 )?;
                 for (i, c) in list.iter().enumerate() {

@@ -19,15 +19,24 @@
 //!     keyward::core::FormatError::BadBodyLength));
 //! ```
 //!
+//! # A deployment on disk
+//!
+//! [`Config::from_data_dir`] (or [`DataDir`]) opens the data directory the `keyward` command
+//! line manages (`--data DIR`): whichever store it holds (redb or sled) with its pepper.
+//! [`Keyward::export`] and [`Keyward::import`] back it up and move it between stores
+//! ([`export`]); [`doctor::run`] checks and repairs it.
+//!
 //! # Features
 //!
 //! None is on by default, so an embedder compiles only what it uses:
 //!
-//! * `sled`: the embedded sled store ([`Config::sled`](crate::Config), `Backend::Sled`).
-//!   Without it, [`Config::memory`] or your own [`Store`](keyward_store::Store) through
+//! * `redb`: the embedded redb store (`Config::redb`, `Backend::Redb`), the default of a new
+//!   data directory.
+//! * `sled`: the embedded sled store (`Config::sled`, `Backend::Sled`).
+//!   Without either, [`Config::memory`] or your own [`Store`](keyward_store::Store) through
 //!   [`Backend::Custom`].
 //! * `http`: the HTTP management service and the tower gateway layer (`keyward::http`).
-//! * `cli`: the `keyward` binary; implies `http` and `sled`.
+//! * `cli`: the `keyward` binary; implies `http`, `redb` and `sled`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -77,10 +77,11 @@ impl Keyward {
     /// Everything is checked before anything is written: the header (format, version, the
     /// pepper fingerprint and namespace of this deployment unless [`ImportOptions::force`]),
     /// every record (a valid credential; ids and lookup tags unique), the trailer (record count
-    /// and digest of every line), and every record against the store: a credential already
-    /// stored with identical content is skipped (re-importing a file is harmless), one stored
-    /// with other content, or a lookup tag held by another credential, refuses the whole
-    /// import ([`ImportError::Conflicts`], listing each clash). Then each credential is written
+    /// and digest of every line), and every record against the store and this deployment: a
+    /// credential already stored with identical content is skipped (re-importing a file is
+    /// harmless); one stored with other content, a lookup tag held by another credential, or a
+    /// key `issue` would refuse here (permission policy, environment) refuses the whole import
+    /// ([`ImportError::Conflicts`], listing each one). Then each credential is written
     /// as new (revision 0; its own revision restarts at 1).
     ///
     /// All or nothing where it can be known in advance: a clash found while checking writes
@@ -131,8 +132,19 @@ impl Keyward {
         Ok(summary)
     }
 
-    /// How `cred` (from a file) relates to what the store holds.
+    /// How `cred` (from a file) relates to what the store holds and to this deployment's rules.
     fn clash(&self, cred: &Credential) -> Result<Clash, StoreError> {
+        // The rules `issue` applies: an import must not bring in a key issue would refuse.
+        if let Err(e) = self.check_permissions(cred.key_type, &cred.permissions) {
+            return Ok(Clash::Conflict(ConflictReason::NotAllowed {
+                reason: e.to_string(),
+            }));
+        }
+        if let Err(e) = self.format().environments().tag_of(&cred.environment) {
+            return Ok(Clash::Conflict(ConflictReason::NotAllowed {
+                reason: format!("environment {}: {e}", cred.environment),
+            }));
+        }
         if let Some(stored) = self.store().get(&cred.id)? {
             let mut stored = Credential::clone(&stored);
             stored.revision = 0;

@@ -560,3 +560,29 @@ fn the_format_is_as_documented() {
     assert_eq!(ids, sorted);
     assert_eq!(Environment::Production.as_str(), "production");
 }
+
+#[test]
+fn a_key_this_deployment_would_not_issue_is_refused() {
+    let (_, file) = sample();
+    let mut policy = keyward::core::PermissionPolicy::default();
+    policy.limit(
+        KeyType::Restricted,
+        PermissionSet::parse(["business:read"]).unwrap(),
+    );
+    let strict = Keyward::open(
+        Config::memory()
+            .with_pepper(pepper())
+            .with_permission_policy(policy),
+    )
+    .unwrap();
+    match refused_by(&strict, &file) {
+        ImportError::Conflicts(list) => {
+            assert_eq!(list.len(), 1, "{list:?}");
+            assert!(matches!(
+                list[0].reason,
+                keyward::export::ConflictReason::NotAllowed { .. }
+            ));
+        }
+        e => panic!("{e:?}"),
+    }
+}
