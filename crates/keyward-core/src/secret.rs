@@ -57,6 +57,9 @@ pub struct Pepper(Zeroizing<[u8; 32]>);
 /// Context string of the documented default pepper derivation.
 const DEFAULT_PEPPER_CONTEXT: &str = "keyward 2026-11 default pepper v1";
 
+/// Context string of [`Pepper::fingerprint`].
+const FINGERPRINT_CONTEXT: &str = "keyward 2026-11 pepper fingerprint v1";
+
 impl Pepper {
     /// A pepper from 32 secret bytes (for example from a secrets manager).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -88,6 +91,26 @@ impl Pepper {
             out[i] = u8::try_from(hi * 16 + lo).ok()?;
         }
         Some(Self::from_bytes(*out))
+    }
+
+    /// A non-secret fingerprint that tells two peppers apart without revealing either:
+    /// the first 16 bytes of `blake3::derive_key("keyward 2026-11 pepper fingerprint v1",
+    /// pepper)`, as 32 lowercase hexadecimal characters.
+    ///
+    /// It is a one-way function of the pepper in its own derivation context, so it cannot be
+    /// used to compute or test key digests. Export files carry it so that an import into a
+    /// deployment whose pepper differs (where no imported key could verify) is refused.
+    ///
+    /// ```
+    /// use keyward_core::Pepper;
+    /// let a = Pepper::from_bytes([1; 32]).fingerprint();
+    /// assert_eq!(a.len(), 32);
+    /// assert_eq!(a, Pepper::from_bytes([1; 32]).fingerprint());
+    /// assert_ne!(a, Pepper::from_bytes([2; 32]).fingerprint());
+    /// ```
+    pub fn fingerprint(&self) -> String {
+        let derived = blake3::derive_key(FINGERPRINT_CONTEXT, &self.0[..]);
+        derived[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The keyed digest (blake3 keyed hash) of a key's digest input

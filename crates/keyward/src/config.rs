@@ -1,7 +1,7 @@
 //! Engine configuration.
 
 use std::fmt;
-#[cfg(feature = "sled")]
+#[cfg(any(feature = "sled", feature = "redb"))]
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -222,6 +222,12 @@ impl Keyward {
         &self.inner.format
     }
 
+    /// The non-secret fingerprint of the pepper ([`Pepper::fingerprint`]): tells deployments
+    /// with different peppers apart (export files carry it).
+    pub fn pepper_fingerprint(&self) -> String {
+        self.inner.pepper.fingerprint()
+    }
+
     /// The rotation policy.
     pub fn rotation_policy(&self) -> &RotationPolicy {
         &self.inner.rotation
@@ -289,7 +295,9 @@ impl Keyward {
         }))
     }
 
-    fn check_permissions(
+    /// The issue-time permission rules: a restricted key has a permission, and the permission
+    /// policy allows the set for the type.
+    pub(crate) fn check_permissions(
         &self,
         key_type: KeyType,
         perms: &PermissionSet,

@@ -19,29 +19,44 @@
 //!     keyward::core::FormatError::BadBodyLength));
 //! ```
 //!
+//! # A deployment on disk
+//!
+//! [`Config::from_data_dir`] (or [`DataDir`]) opens the data directory the `keyward` command
+//! line manages (`--data DIR`): whichever store it holds (redb or sled) with its pepper.
+//! [`Keyward::export`] and [`Keyward::import`] back it up and move it between stores
+//! ([`export`]); [`doctor::run`] checks and repairs it.
+//!
 //! # Features
 //!
 //! None is on by default, so an embedder compiles only what it uses:
 //!
-//! * `sled`: the embedded sled store ([`Config::sled`](crate::Config), `Backend::Sled`).
-//!   Without it, [`Config::memory`] or your own [`Store`](keyward_store::Store) through
+//! * `redb`: the embedded redb store (`Config::redb`, `Backend::Redb`), the default of a new
+//!   data directory.
+//! * `sled`: the embedded sled store (`Config::sled`, `Backend::Sled`).
+//!   Without either, [`Config::memory`] or your own [`Store`](keyward_store::Store) through
 //!   [`Backend::Custom`].
 //! * `http`: the HTTP management service and the tower gateway layer (`keyward::http`).
-//! * `cli`: the `keyward` binary; implies `http` and `sled`.
+//! * `cli`: the `keyward` binary; implies `http`, `redb` and `sled`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod config;
+pub mod data_dir;
+pub mod doctor;
 mod engine;
 mod error;
+pub mod export;
+mod transfer;
 mod verify;
 
 #[cfg(feature = "http")]
 pub mod http;
 
 pub use config::{Backend, Config};
+pub use data_dir::{DataDir, DataDirError, StoreKind};
 pub use engine::{Issued, KeyUpdate, Keyward, NewKey, PartialRegeneration, SweepReport};
 pub use error::EngineError;
+pub use export::{ExportError, ExportSummary, ImportError, ImportOptions, ImportSummary};
 pub use verify::{Verified, VerifiedRef, VerifyError};
 
 /// Re-export of `keyward-core` (key format, model, permissions).

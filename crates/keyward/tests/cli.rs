@@ -464,3 +464,228 @@ fn a_running_service_holds_the_store() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Issues one key and returns it.
+fn issue_key(data: &Path) -> String {
+    let r = ok(
+        data,
+        &[
+            "issue",
+            "--account",
+            "acc_1",
+            "--type",
+            "secret",
+            "--env",
+            "test",
+            "--name",
+            "k",
+            "--json",
+        ],
+    );
+    r.json()["key"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn init_chooses_the_store() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The default for a new directory is redb.
+    let redb = tmp.path().join("redb");
+    ok(&redb, &["init"]);
+    assert!(redb.join("keyward.redb").is_file());
+    assert!(!redb.join("store").exists());
+    ok(&redb, &["verify", &issue_key(&redb)]);
+    // `--backend sled` is still there.
+    let sled = tmp.path().join("sled");
+    ok(&sled, &["init", "--backend", "sled"]);
+    assert!(sled.join("store").is_dir());
+    assert!(!sled.join("keyward.redb").exists());
+    ok(&sled, &["verify", &issue_key(&sled)]);
+    // A directory keeps its store: asking for the other one is refused.
+    let r = run(&sled, &["init", "--backend", "redb"]);
+    assert!(r.one_line_error(2).contains("already holds a sled store"));
+    let r = run(&sled, &["init", "--backend", "lmdb"]);
+    r.one_line_error(2);
+    // Both at once: refused by every command.
+    std::fs::write(sled.join("keyward.redb"), b"").unwrap();
+    let r = run(&sled, &["list"]);
+    assert!(r.one_line_error(2).contains("both a sled store"));
+}
+
+#[test]
+fn an_old_sled_directory_opens_with_the_new_cli() {
+    use keyward::core::Pepper;
+    use keyward::{Config, Keyward, NewKey};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // What `keyward init` made before the layout moved into the library.
+    std::fs::create_dir_all(&data).unwrap();
+    let hex = "5c".repeat(32);
+    std::fs::write(data.join("pepper"), format!("{hex}\n")).unwrap();
+    let kw = Keyward::open(
+        Config::sled(data.join("store")).with_pepper(Pepper::from_hex(&hex).unwrap()),
+    )
+    .unwrap();
+    let key = kw
+        .issue(NewKey::new(
+            "acc_old".parse().unwrap(),
+            keyward::core::KeyType::Secret,
+            keyward::core::Environment::Production,
+            "old".parse().unwrap(),
+        ))
+        .unwrap()
+        .key
+        .expose_secret()
+        .to_owned();
+    drop(kw);
+    let v = ok(&data, &["verify", &key, "--json"]).json();
+    assert_eq!(v["account_id"], "acc_old");
+    // init does not turn it into a redb directory.
+    let r = run(&data, &["init"]);
+    assert!(r.one_line_error(2).contains("already initialised"));
+    assert!(!data.join("keyward.redb").exists());
+}
+
+#[test]
+fn export_and_import_move_a_deployment_between_stores() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    ok(&a, &["init", "--backend", "sled"]);
+    let key = issue_key(&a);
+    let file = tmp.path().join("backup.jsonl");
+    let file_arg = file.to_str().unwrap();
+    let r = ok(&a, &["export", "--output", file_arg, "--json"]);
+    assert_eq!(r.json()["count"], 2);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("{\"format\":\"keyward-export\",\"version\":1,"));
+    assert!(!text.contains(&key));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // To standard output: the same lines, the summary on standard error.
+    let r = ok(&a, &["export"]);
+    assert_eq!(r.stdout.lines().count(), 4);
+    assert!(r.stderr.contains("exported 2 key(s)"));
+
+    // The same pepper (init keeps a pepper file it finds), a redb store: every key verifies
+    // there.
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::copy(a.join("pepper"), b.join("pepper")).unwrap();
+    ok(&b, &["init", "--backend", "redb"]);
+    // b already has its own admin key; a's two keys are imported next to it.
+    let r = ok(&b, &["import", file_arg, "--json"]);
+    assert_eq!(r.json()["imported"], 2);
+    ok(&b, &["verify", &key]);
+    // Again: nothing new. From standard input too.
+    let out = command(&b)
+        .args(["import", "-", "--json"])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["imported"].clone(), v["skipped"].clone()),
+        (0.into(), 2.into())
+    );
+
+    // A deployment with another pepper refuses the file: one line, exit 2, nothing stored.
+    let c = tmp.path().join("c");
+    ok(&c, &["init"]);
+    let r = run(&c, &["import", file_arg]);
+    assert!(r.one_line_error(2).contains("another pepper"));
+    assert_eq!(ok(&c, &["list", "--json"]).json()["count"], 1);
+    // A cut file: refused.
+    std::fs::write(&file, &text[..text.len() - 20]).unwrap();
+    let r = run(&b, &["import", file_arg]);
+    assert!(r.one_line_error(2).contains("cut short"));
+}
+
+#[test]
+fn doctor_exit_codes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&data, &["init"]);
+    let r = ok(&data, &["doctor"]);
+    assert!(r.stdout.trim_end().ends_with("healthy"), "{}", r.stdout);
+    let v = ok(&data, &["doctor", "--json"]).json();
+    assert_eq!(v["healthy"], true);
+    assert_eq!(v["store"], "redb");
+    assert_eq!(v["records"], 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let pepper = data.join("pepper");
+        std::fs::set_permissions(&pepper, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let r = run(&data, &["doctor", "--dry-run"]);
+        assert_eq!(r.code, 1);
+        assert!(
+            r.stdout.contains("would repair: chmod 0600"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("nothing was changed"));
+        let r = run(&data, &["doctor", "--json"]);
+        assert_eq!(r.code, 1);
+        let v = r.json();
+        assert_eq!(
+            (v["healthy"].clone(), v["repaired"].clone()),
+            (false.into(), 1.into())
+        );
+        let f = &v["findings"].as_array().unwrap()[2];
+        assert_eq!(
+            (
+                f["check"].as_str(),
+                f["status"].as_str(),
+                f["action"].as_str()
+            ),
+            (Some("pepper_file"), Some("problem"), Some("repaired"))
+        );
+        assert_eq!(
+            std::fs::metadata(&pepper).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        ok(&data, &["doctor"]);
+    }
+    // Nothing to check: an error, exit 2.
+    let r = run(&tmp.path().join("nothing"), &["doctor"]);
+    assert!(r.one_line_error(2).contains("keyward init"));
+}
+
+#[test]
+fn a_running_service_exports_over_http() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let admin = ok(&data, &["init", "--json"]).json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (server, addr) = serve(&data);
+    // The store is locked: the CLI says so, the HTTP API exports.
+    let r = run(&data, &["export"]);
+    assert!(r.one_line_error(2).contains("in use"));
+    let reply = http_get(&addr, "/admin/export", &admin);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("content-type: application/jsonl")
+    );
+    let body = reply.split("\r\n\r\n").nth(1).unwrap();
+    // The body may be chunked: keep the JSON lines only.
+    let lines: Vec<&str> = body.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 3, "{body}");
+    drop(server);
+    // Imported into a deployment with the same pepper, the admin key verifies there.
+    let other = tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::copy(data.join("pepper"), other.join("pepper")).unwrap();
+    ok(&other, &["init", "--backend", "sled"]);
+    let file = tmp.path().join("over-http.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let r = ok(&other, &["import", file.to_str().unwrap(), "--json"]);
+    assert_eq!(r.json()["imported"], 1);
+    ok(&other, &["verify", &admin]);
+}

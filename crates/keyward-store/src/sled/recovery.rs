@@ -47,7 +47,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-
 #[cfg(doc)]
 use super::SledStore;
 use crate::StoreError;

@@ -3,10 +3,6 @@
 
 use keyward_store::conformance::Harness;
 use keyward_store::{IndexedStore, MemoryStore};
-#[cfg(feature = "redb")]
-use std::path::PathBuf;
-#[cfg(feature = "redb")]
-use tempfile::TempDir;
 
 /// `MemoryStore`: keeps nothing across a reopen.
 pub struct Memory;
@@ -97,13 +93,13 @@ mod sled {
 #[cfg(feature = "redb")]
 #[derive(Default)]
 pub struct Redb {
-    dir: Option<TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 #[cfg(feature = "redb")]
 impl Redb {
     /// The current store's file.
-    pub fn path(&self) -> PathBuf {
+    pub fn path(&self) -> std::path::PathBuf {
         self.dir.as_ref().unwrap().path().join("keyward.redb")
     }
 }

@@ -1,8 +1,9 @@
 //! `keyward`: the operator's command line. Issue, verify, regenerate and revoke API keys in a
-//! local sled store, and serve the HTTP management API.
+//! local data directory (`keyward::DataDir`: a redb or sled store and the pepper), export and
+//! import them, check the directory, and serve the HTTP management API.
 //!
-//! Exit status: 0 on success; for `verify`, 1 when the key is refused; 2 on any error (one
-//! line on stderr).
+//! Exit status: 0 on success; for `verify`, 1 when the key is refused; for `doctor`, 1 when a
+//! problem was found (repaired or not); 2 on any error (one line on stderr).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -11,19 +12,19 @@ mod output;
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use keyward::core::{
-    AccountId, Credential, CredentialId, Environment, KeyType, Metadata, Name, Pepper, Permission,
+    AccountId, Credential, CredentialId, Environment, KeyType, Metadata, Name, Permission,
     PermissionSet, Timestamp,
 };
 use keyward::rotation::RegenerateOptions;
-use keyward::store::{ListQuery, StoreError};
-use keyward::{Config, EngineError, Issued, Keyward, NewKey};
+use keyward::store::ListQuery;
+use keyward::{DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, StoreKind};
 use serde_json::json;
 
 use output::{credential_json, credential_rows, credential_table, print, print_json, table};
@@ -32,7 +33,8 @@ use output::{credential_json, credential_rows, credential_table, print, print_js
 #[derive(Debug, Parser)]
 #[command(name = "keyward", version, max_term_width = 100)]
 struct Cli {
-    /// Data directory: the sled store (`DIR/store`) and the pepper (`DIR/pepper`).
+    /// Data directory: the pepper (`DIR/pepper`) and the store (`DIR/keyward.redb`, or the sled
+    /// directory `DIR/store`).
     #[arg(
         long,
         global = true,
@@ -50,11 +52,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the store and the pepper, and print a first admin key (once).
+    /// Create the data directory, the pepper and the store, and print a first admin key (once).
     Init {
         /// Account of the admin key.
         #[arg(long, value_name = "ID", default_value = "acc_admin")]
         account: AccountId,
+        /// The store: redb (the default for a new directory) or sled. An initialised directory
+        /// keeps the store it has.
+        #[arg(long, value_name = "KIND")]
+        backend: Option<StoreKind>,
     },
     /// Issue a key and print it (once).
     Issue {
@@ -145,6 +151,32 @@ enum Command {
     },
     /// Apply the rotation policy now: expire, purge, and report keys due for rotation.
     Sweep,
+    /// Write every key (digests, never a key) to a versioned export file, for backup or to
+    /// move a deployment to another store (`docs/export-format.md`).
+    Export {
+        /// Where to write it: a file (replaced only once the export is complete) or `-` for
+        /// standard output.
+        #[arg(long, short, value_name = "FILE", default_value = "-")]
+        output: PathBuf,
+    },
+    /// Store the keys of an export file, after checking all of it. Keys already present with
+    /// identical content are skipped; any other clash refuses the whole import.
+    Import {
+        /// The export file, or `-` for standard input.
+        #[arg(value_name = "FILE")]
+        input: PathBuf,
+        /// Import even if the file comes from a deployment with another pepper or namespace
+        /// (its keys will not verify here).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the data directory and repair what is safe to repair: modes, crash leftovers,
+    /// index entries. Exit 0 healthy, 1 problems found (repaired or not), 2 cannot check.
+    Doctor {
+        /// Change nothing: say what would be repaired.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Serve the HTTP management API.
     Serve {
         /// Address to listen on.
@@ -226,7 +258,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_path();
     let json = cli.json;
     match cli.command {
-        Command::Init { account } => init(data, account, json),
+        Command::Init { account, backend } => init(data, account, backend, json),
         Command::Issue {
             account,
             key_type,
@@ -358,134 +390,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Disable { id } => change(data, json, "disabled", |kw| kw.disable(&id)),
         Command::Enable { id } => change(data, json, "enabled", |kw| kw.enable(&id)),
         Command::Sweep => sweep(data, json),
+        Command::Export { output } => export(data, &output, json),
+        Command::Doctor { dry_run } => doctor(data, dry_run, json),
+        Command::Import { input, force } => import(data, &input, force, json),
         Command::Serve { listen } => serve(data, listen),
     }
 }
 
-// ----- store and pepper ---------------------------------------------------------------------
+// ----- data directory -----------------------------------------------------------------------
 
-fn pepper_path(data: &Path) -> PathBuf {
-    data.join("pepper")
-}
-
-fn store_path(data: &Path) -> PathBuf {
-    data.join("store")
-}
-
-/// The pepper from `KEYWARD_PEPPER` (if set and not empty).
-fn pepper_from_env() -> Result<Option<Pepper>> {
-    match std::env::var("KEYWARD_PEPPER") {
-        Ok(hex) if !hex.trim().is_empty() => Pepper::from_hex(&hex)
-            .map(Some)
-            .ok_or_else(|| "KEYWARD_PEPPER must be 64 hexadecimal characters (32 bytes)".into()),
-        _ => Ok(None),
+impl From<DataDirError> for Failure {
+    fn from(e: DataDirError) -> Self {
+        Self(e.to_string())
     }
 }
 
-fn read_pepper_file(path: &Path) -> Result<Option<Pepper>> {
-    match fs::read_to_string(path) {
-        Ok(text) => Pepper::from_hex(&text).map(Some).ok_or_else(|| {
-            format!(
-                "{} does not hold 64 hexadecimal characters (32 bytes)",
-                path.display()
-            )
-            .into()
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display()).into()),
-    }
-}
-
-fn open_error(data: &Path, e: EngineError) -> Failure {
-    match e {
-        EngineError::Store(StoreError::InUse { .. }) => Failure(format!(
-            "store is in use: {} is held open by another process (is `keyward serve` running? \
-             stop it, or use its HTTP API)",
-            store_path(data).display()
-        )),
-        // Already names the directory and says what to do.
-        EngineError::Store(e @ StoreError::Unopenable { .. }) => Failure(e.to_string()),
-        other => Failure(format!(
-            "cannot open the store at {}: {other}",
-            store_path(data).display()
-        )),
-    }
-}
-
-fn open_with(data: &Path, pepper: Pepper) -> Result<Keyward> {
-    let kw = Keyward::open(Config::sled(store_path(data)).with_pepper(pepper))
-        .map_err(|e| open_error(data, e))?;
+/// Prints the records that could not be read when the store was opened.
+fn warn_startup(kw: &Keyward) {
     for e in kw.startup_errors() {
         eprintln!("warning: {}", one_line(&e.to_string()));
     }
-    Ok(kw)
 }
 
-/// Opens an initialised store.
+/// Opens the deployment in the data directory (whichever store it holds).
 fn open(data: &Path) -> Result<Keyward> {
-    let pepper = match pepper_from_env()? {
-        Some(p) => p,
-        None => read_pepper_file(&pepper_path(data))?.ok_or_else(|| {
-            format!(
-                "no pepper at {} (and KEYWARD_PEPPER is not set): run `keyward init` first, \
-                 or point --data / KEYWARD_DATA at an initialised directory",
-                pepper_path(data).display()
-            )
-        })?,
-    };
-    if !store_path(data).is_dir() {
-        return Err(format!(
-            "no keyward store at {}: run `keyward init` first",
-            store_path(data).display()
-        )
-        .into());
-    }
-    open_with(data, pepper)
-}
-
-fn random_pepper() -> Result<(Pepper, String)> {
-    use rand_core::{OsRng, TryRngCore};
-    let mut bytes = [0u8; 32];
-    OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| format!("the operating system's random generator failed: {e}"))?;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let pepper = Pepper::from_bytes(bytes);
-    bytes.fill(0);
-    Ok((pepper, hex))
-}
-
-fn write_pepper(path: &Path, hex: &str) -> Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(format!("{hex}\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(())
-}
-
-fn create_data_dir(data: &Path) -> Result<()> {
-    if data.is_dir() {
-        return Ok(());
-    }
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder
-        .create(data)
-        .map_err(|e| format!("cannot create {}: {e}", data.display()).into())
+    let kw = DataDir::new(data).open()?;
+    warn_startup(&kw);
+    Ok(kw)
 }
 
 fn admin_permissions() -> Result<PermissionSet> {
@@ -498,30 +429,16 @@ fn admin_permissions() -> Result<PermissionSet> {
     .map_err(|e| Failure(e.to_string()))
 }
 
-fn init(data: &Path, account: AccountId, json: bool) -> Result<ExitCode> {
-    create_data_dir(data)?;
-    let pepper_file = pepper_path(data);
-    let pepper = match pepper_from_env()? {
-        Some(p) => p,
-        None => match read_pepper_file(&pepper_file)? {
-            Some(p) => p,
-            None if store_path(data).exists() => {
-                return Err(format!(
-                    "{} exists but {} is missing: restore the pepper file (or set KEYWARD_PEPPER); \
-                     a new pepper would make every stored key unverifiable",
-                    store_path(data).display(),
-                    pepper_file.display()
-                )
-                .into());
-            }
-            None => {
-                let (pepper, hex) = random_pepper()?;
-                write_pepper(&pepper_file, &hex)?;
-                pepper
-            }
-        },
-    };
-    let kw = open_with(data, pepper)?;
+fn init(
+    data: &Path,
+    account: AccountId,
+    backend: Option<StoreKind>,
+    json: bool,
+) -> Result<ExitCode> {
+    let dir = DataDir::new(data);
+    let config = dir.init(backend)?;
+    let kw = dir.open_config(config)?;
+    warn_startup(&kw);
     let existing = kw.store().len();
     if existing > 0 {
         return Err(format!(
@@ -734,6 +651,196 @@ fn sweep(data: &Path, json: bool) -> Result<ExitCode> {
         print(&table(&rows));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_stdio(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn export(data: &Path, output: &Path, json: bool) -> Result<ExitCode> {
+    let kw = open(data)?;
+    let (summary, shown) = if is_stdio(output) {
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        let summary = kw.export(&mut out).map_err(|e| Failure(e.to_string()))?;
+        (summary, "standard output".to_owned())
+    } else {
+        (export_to_file(&kw, output)?, output.display().to_string())
+    };
+    if is_stdio(output) {
+        // Standard output carries the export: the summary goes to standard error.
+        eprintln!(
+            "exported {} key(s) (digest {})",
+            summary.count, summary.digest
+        );
+    } else if json {
+        print_json(&json!({
+            "output": shown,
+            "count": summary.count,
+            "digest": summary.digest,
+            "pepper_id": summary.pepper_id,
+        }));
+    } else {
+        print(&table(&[
+            vec!["output".into(), shown],
+            vec!["keys".into(), summary.count.to_string()],
+            vec!["digest".into(), summary.digest],
+            vec!["pepper id".into(), summary.pepper_id],
+        ]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exports into a temporary file next to `path` (mode 0600), made durable and then renamed
+/// over `path`: `path` is either the old file or the whole new export, never a part.
+fn export_to_file(kw: &Keyward, path: &Path) -> Result<keyward::ExportSummary> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| format!("--output {}: not a file name", path.display()))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".partial-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options
+        .open(&tmp)
+        .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    let result = (|| {
+        let mut out = io::BufWriter::new(file);
+        let summary = kw.export(&mut out).map_err(|e| Failure(e.to_string()))?;
+        let file = out
+            .into_inner()
+            .map_err(|e| format!("cannot write {}: {}", tmp.display(), e.error()))?;
+        file.sync_all()
+            .map_err(|e| format!("cannot sync {}: {e}", tmp.display()))?;
+        fs::rename(&tmp, path)
+            .map_err(|e| format!("cannot rename {} to {}: {e}", tmp.display(), path.display()))?;
+        #[cfg(unix)]
+        fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+        Ok(summary)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn import(data: &Path, input: &Path, force: bool, json: bool) -> Result<ExitCode> {
+    let kw = open(data)?;
+    let options = keyward::ImportOptions { force };
+    let result = if is_stdio(input) {
+        kw.import_with(&mut io::stdin().lock(), options)
+    } else {
+        let file =
+            fs::File::open(input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
+        kw.import_with(&mut io::BufReader::new(file), options)
+    };
+    let summary = result.map_err(|e| Failure(e.to_string()))?;
+    if json {
+        print_json(&json!({
+            "records": summary.records,
+            "imported": summary.imported,
+            "skipped": summary.skipped,
+        }));
+    } else {
+        print(&table(&[
+            vec!["records".into(), summary.records.to_string()],
+            vec!["imported".into(), summary.imported.to_string()],
+            vec![
+                "skipped (already present)".into(),
+                summary.skipped.to_string(),
+            ],
+        ]));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn doctor(data: &Path, dry_run: bool, json: bool) -> Result<ExitCode> {
+    use keyward::doctor::{self, DoctorOptions};
+    let report = doctor::run(&DataDir::new(data), DoctorOptions { dry_run })?;
+    if json {
+        let findings: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| {
+                json!({
+                    "check": f.check.as_str(),
+                    "status": f.status.as_str(),
+                    "detail": f.detail,
+                    "action": f.action.as_str(),
+                    "action_detail": f.action.text(),
+                })
+            })
+            .collect();
+        print_json(&json!({
+            "dir": report.dir.display().to_string(),
+            "store": report.store.map(StoreKind::as_str),
+            "dry_run": report.dry_run,
+            "healthy": report.healthy(),
+            "records": report.records,
+            "repaired": report.repaired(),
+            "unrepaired": report.unrepaired(),
+            "findings": findings,
+        }));
+    } else {
+        let mut rows = vec![vec![
+            "CHECK".to_owned(),
+            "STATUS".to_owned(),
+            "FOUND".to_owned(),
+            "ACTION".to_owned(),
+        ]];
+        rows.extend(report.findings.iter().map(|f| {
+            let action = match &f.action {
+                keyward::doctor::Action::None => "-".to_owned(),
+                keyward::doctor::Action::Repaired(s) => format!("repaired: {s}"),
+                keyward::doctor::Action::WouldRepair(s) => format!("would repair: {s}"),
+                keyward::doctor::Action::Manual(s) => format!("not repaired: {s}"),
+            };
+            vec![
+                f.check.as_str().to_owned(),
+                f.status.as_str().to_owned(),
+                one_line(&f.detail),
+                action,
+            ]
+        }));
+        print(&table(&rows));
+        let problems = report.problems().count();
+        let summary = if report.healthy() {
+            "healthy".to_owned()
+        } else if report.dry_run {
+            format!(
+                "{problems} problem(s) found; dry run: nothing was changed ({} would be \
+                 repaired)",
+                report
+                    .problems()
+                    .filter(|f| matches!(f.action, keyward::doctor::Action::WouldRepair(_)))
+                    .count()
+            )
+        } else {
+            format!(
+                "{problems} problem(s) found: {} repaired, {} not repaired",
+                report.repaired(),
+                report.unrepaired()
+            )
+        };
+        print(&format!("\n{summary}\n"));
+    }
+    Ok(if report.healthy() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn serve(data: &Path, listen: SocketAddr) -> Result<ExitCode> {

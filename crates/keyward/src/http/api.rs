@@ -1253,7 +1253,7 @@ impl Modify for SecuritySchemes {
     paths(
         create_key, list_keys, get_key, update_key, delete_key, regenerate_key,
         regenerate_environment_key, regenerate_account_keys, regenerate_account_keys_in,
-        verify_key, whoami, openapi
+        verify_key, whoami, openapi, super::admin::export
     ),
     components(schemas(ProblemBody, InvalidField)),
     modifiers(&SecuritySchemes),
@@ -1261,6 +1261,7 @@ impl Modify for SecuritySchemes {
         (name = "api-keys", description = "Create, read, update, regenerate and revoke API keys"),
         (name = "environments", description = "Regenerate keys by environment"),
         (name = "verify", description = "Verify keys"),
+        (name = "admin", description = "Whole-store operations for operators"),
         (name = "meta", description = "The service itself")
     )
 )]

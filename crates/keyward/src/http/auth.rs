@@ -63,6 +63,9 @@ pub(crate) enum Need {
     Write,
     /// A key with `api-key:verify`.
     Verify,
+    /// A secret key with `api-key:read` and `api-key:admin`: reading every account's keys
+    /// (what listing another account already needs), e.g. the whole-store export.
+    Admin,
 }
 
 /// The authenticated caller.
@@ -104,8 +107,11 @@ pub(crate) fn authenticate(
         Need::Read => Some(&perms.read),
         Need::Write => Some(&perms.write),
         Need::Verify => Some(&perms.verify),
+        Need::Admin => Some(&perms.read),
     };
-    if matches!(need, Need::Read | Need::Write) && verified.key_type() != KeyType::Secret {
+    if matches!(need, Need::Read | Need::Write | Need::Admin)
+        && verified.key_type() != KeyType::Secret
+    {
         return Err(Problem::forbidden(
             "secret_key_required",
             "managing API keys needs a secret key",
@@ -120,5 +126,11 @@ pub(crate) fn authenticate(
         ));
     }
     let admin = verified.permissions().allows(&perms.admin);
+    if need == Need::Admin && !admin {
+        return Err(Problem::forbidden(
+            "missing_permission",
+            format!("this key lacks the `{}` permission", perms.admin),
+        ));
+    }
     Ok(Caller { verified, admin })
 }

@@ -19,6 +19,7 @@
 //! | `POST /auth/apikeys/regenerate[/{environment}]` | `api-key:write` | every key of the account in the environment, ServiceStack shape |
 //! | `POST /verify` | `api-key:verify` | `{key, environment?, permission?}` → `{valid, code, …}` |
 //! | `GET /whoami` | any valid key | the calling key |
+//! | `GET /admin/export` | `api-key:read` + `api-key:admin` | every key of every account in the export format (`docs/export-format.md`), streamed |
 //! | `GET /openapi.json` | none | the OpenAPI document |
 //!
 //! Authentication: `X-API-KEY: <key>` or `Authorization: Bearer <key>`. Management needs a
@@ -35,6 +36,7 @@
 //! # }
 //! ```
 
+mod admin;
 mod api;
 mod auth;
 mod input;
@@ -89,6 +91,7 @@ pub fn router(keyward: Keyward) -> Router {
         )
         .route("/verify", post(api::verify_key))
         .route("/whoami", get(api::whoami))
+        .route("/admin/export", get(admin::export))
         .route("/openapi.json", get(api::openapi))
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
