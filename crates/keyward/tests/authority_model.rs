@@ -234,8 +234,7 @@ fn run(seeds: Vec<(usize, u8, Option<i64>)>, steps: Vec<Step>) -> Result<(), Tes
         maker: BTreeMap::new(),
     };
     // Always one administrator to begin with, as `init` makes it.
-    for (account, mask, expires_in) in std::iter::once((2usize, 1u8, None)).chain(seeds.into_iter())
-    {
+    for (account, mask, expires_in) in std::iter::once((2usize, 1u8, None)).chain(seeds) {
         let mut new = NewKey::new(
             ACCOUNTS[account].parse().unwrap(),
             KeyType::Secret,
