@@ -732,3 +732,36 @@ fn a_key_in_grace_cannot_mint_a_longer_lived_key() {
     let new = Principal::Key(fx.kw.verify(fresh.key.expose_secret()).unwrap());
     fx.kw.issue(&new, new_key("acc_a", &[])).unwrap();
 }
+
+#[test]
+fn two_administrators_revoking_each_other_at_once_leave_one() {
+    // Without the administrators' turn, both checks can see the other alive; a few hundred
+    // races catch that reliably.
+    for _ in 0..400 {
+        let fx = Fx::new();
+        let a = fx.key(OPERATOR_ACCOUNT, &["*"]);
+        let b = fx.key(OPERATOR_ACCOUNT, &["*"]);
+        let (pa, pb) = (fx.principal(&a), fx.principal(&b));
+        let barrier = std::sync::Barrier::new(2);
+        let (ra, rb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| {
+                barrier.wait();
+                fx.kw.revoke(&pa, &b.id).map(drop)
+            });
+            let tb = s.spawn(|| {
+                barrier.wait();
+                fx.kw.revoke(&pb, &a.id).map(drop)
+            });
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "exactly one revoke succeeds: {ra:?} {rb:?}"
+        );
+        let live = [&a, &b]
+            .iter()
+            .filter(|k| fx.kw.verify(&k.key).is_ok())
+            .count();
+        assert_eq!(live, 1);
+    }
+}
