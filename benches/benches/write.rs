@@ -30,7 +30,7 @@ use criterion::{BatchSize, Criterion};
 use keyward::core::{Credential, CredentialId, Environment, KeyFormat, KeyType, random_id};
 use keyward::rotation::RegenerateOptions;
 use keyward::store::{SledStore, Store};
-use keyward::{Backend, Keyward, NewKey};
+use keyward::{Backend, Keyward, NewKey, Principal};
 use keyward_benches::fixture::{self, BackendKind};
 use rand_chacha::ChaCha20Rng;
 use sled::Transactional;
@@ -59,7 +59,8 @@ fn engine(backend: BackendKind, name: &str) -> Result<Keyward, String> {
         BackendKind::Sled => Backend::Sled(scratch(name).join("db")),
     };
     let kw = Keyward::open(fixture::config(b)).map_err(|e| e.to_string())?;
-    kw.issue(new_key(0)).map_err(|e| e.to_string())?;
+    kw.issue(&Principal::LocalOperator, new_key(0))
+        .map_err(|e| e.to_string())?;
     Ok(kw)
 }
 
@@ -307,7 +308,10 @@ fn issue_parts(c: &mut Criterion) {
                 let n = SMALL_STORE.min(iters - done);
                 let t = Instant::now();
                 for i in 0..n {
-                    black_box(kw.issue(new_key(i as usize)).unwrap());
+                    black_box(
+                        kw.issue(&Principal::LocalOperator, new_key(i as usize))
+                            .unwrap(),
+                    );
                 }
                 spent += t.elapsed();
                 done += n;
@@ -333,7 +337,7 @@ fn engine_writes(c: &mut Criterion, backend: BackendKind) {
     g.bench_function(format!("{name}_issue"), |b| {
         b.iter(|| {
             i += 1;
-            black_box(kw.issue(new_key(i)).unwrap())
+            black_box(kw.issue(&Principal::LocalOperator, new_key(i)).unwrap())
         });
     });
     let opts = RegenerateOptions::default();
@@ -341,9 +345,13 @@ fn engine_writes(c: &mut Criterion, backend: BackendKind) {
         b.iter_batched(
             || {
                 i += 1;
-                kw.issue(new_key(i)).unwrap().credential.id.clone()
+                kw.issue(&Principal::LocalOperator, new_key(i))
+                    .unwrap()
+                    .credential
+                    .id
+                    .clone()
             },
-            |id| black_box(kw.regenerate(&id, opts).unwrap()),
+            |id| black_box(kw.regenerate(&Principal::LocalOperator, &id, opts).unwrap()),
             BatchSize::SmallInput,
         );
     });
@@ -408,7 +416,7 @@ fn interleaved(rounds: usize) {
             "sled_issue",
             Box::new(|| {
                 n += 1;
-                black_box(kw.issue(new_key(n)).unwrap());
+                black_box(kw.issue(&Principal::LocalOperator, new_key(n)).unwrap());
             }),
         ),
     ];

@@ -83,6 +83,13 @@ pub enum ModelError {
         /// The refused permission.
         permission: String,
     },
+    /// An expiry that is not after the current time.
+    ExpiryNotInFuture,
+    /// A duration (grace period, activation delay) above the accepted maximum.
+    DurationTooLong {
+        /// The maximum, in seconds.
+        max_seconds: u64,
+    },
     /// The operating system's random number generator failed.
     Rng,
 }
@@ -124,6 +131,10 @@ impl fmt::Display for ModelError {
                 f,
                 "permission `{permission}` is not allowed for this key type by the deployment's policy"
             ),
+            Self::ExpiryNotInFuture => f.write_str("expiry must be in the future"),
+            Self::DurationTooLong { max_seconds } => {
+                write!(f, "duration must be at most {max_seconds} seconds")
+            }
             Self::Rng => f.write_str("the operating system's random number generator failed"),
         }
     }

@@ -185,6 +185,28 @@ impl PermissionSet {
         self.0.iter().any(|p| p.covers(required))
     }
 
+    /// Whether every permission of `other` is allowed by this set (wildcards included: `*`
+    /// covers everything, `r:*` covers `r:*` and every `r:a`, but `r:*` does not cover `*`).
+    /// The subset rule of the management plane: a key may only make or change keys whose
+    /// permissions its own cover.
+    ///
+    /// ```
+    /// use keyward_core::PermissionSet;
+    /// let mine = PermissionSet::parse(["api-key:*", "business:read"]).unwrap();
+    /// assert!(mine.covers(&PermissionSet::parse(["api-key:write"]).unwrap()));
+    /// assert!(!mine.covers(&PermissionSet::parse(["*"]).unwrap()));
+    /// assert!(!mine.covers(&PermissionSet::parse(["business:*"]).unwrap()));
+    /// ```
+    pub fn covers(&self, other: &PermissionSet) -> bool {
+        other.iter().all(|p| self.allows(p))
+    }
+
+    /// The permissions of `other` this set does not allow, in order (empty when
+    /// [`PermissionSet::covers`] holds).
+    pub fn missing(&self, other: &PermissionSet) -> PermissionSet {
+        Self(other.iter().filter(|p| !self.allows(p)).cloned().collect())
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -166,6 +166,53 @@ proptest! {
         let json = serde_json::to_string(&set).unwrap();
         prop_assert_eq!(serde_json::from_str::<PermissionSet>(&json).unwrap(), set);
     }
+
+    /// Set coverage (the management plane's subset rule) is "every member of the other set is
+    /// allowed", `missing` lists exactly the members that are not, and coverage is sound: a
+    /// set that covers another allows every permission the other allows.
+    #[test]
+    fn set_covers_matches_reference_and_is_sound(
+        mine in prop::collection::vec(permission_text(), 0..5),
+        theirs in prop::collection::vec(permission_text(), 0..5),
+        probes in prop::collection::vec(permission(), 1..8),
+    ) {
+        let a = PermissionSet::parse(&mine).unwrap();
+        let b = PermissionSet::parse(&theirs).unwrap();
+        let uncovered: Vec<String> = b
+            .iter()
+            .filter(|p| !mine.iter().any(|g| reference_covers(&spec_of(g), &spec_of(p.as_str()))))
+            .map(ToString::to_string)
+            .collect();
+        prop_assert_eq!(a.covers(&b), uncovered.is_empty());
+        let missing: Vec<String> = a.missing(&b).iter().map(ToString::to_string).collect();
+        prop_assert_eq!(missing, uncovered);
+        prop_assert!(a.covers(&a));
+        if a.covers(&b) {
+            for p in &probes {
+                prop_assert!(!b.allows(p) || a.allows(p), "{:?} covers {:?} but not {}", a, b, p);
+            }
+        }
+    }
+}
+
+#[test]
+fn set_coverage_examples() {
+    let s = |items: &[&str]| PermissionSet::parse(items).unwrap();
+    // `*` covers every set, and only `*` covers `*`.
+    assert!(s(&["*"]).covers(&s(&["*", "api-key:admin", "x:*"])));
+    assert!(!s(&["api-key:*"]).covers(&s(&["*"])));
+    assert!(!s(&["api-key:*", "a:b", "z:*"]).covers(&s(&["*"])));
+    // `r:*` covers `r:*` and `r:a`, not `r2:a`; `r:a` does not cover `r:*`.
+    assert!(s(&["api-key:*"]).covers(&s(&["api-key:*", "api-key:admin"])));
+    assert!(!s(&["api-key:write"]).covers(&s(&["api-key:*"])));
+    assert!(!s(&["api-key:write"]).covers(&s(&["api-key:admin"])));
+    assert_eq!(
+        s(&["api-key:write"]).missing(&s(&["*", "api-key:write", "payments:write"])),
+        s(&["*", "payments:write"])
+    );
+    // The empty set is covered by anything, and covers only the empty set.
+    assert!(s(&[]).covers(&s(&[])));
+    assert!(!s(&[]).covers(&s(&["a:b"])));
 }
 
 #[test]

@@ -117,6 +117,11 @@ pub struct RegenerateOptions {
     pub grace_period: Option<Duration>,
     /// Activation delay for the new secret (default: the policy's).
     pub activation_delay: Option<Duration>,
+    /// Allow this regenerate to end a secret still in the grace period an earlier regenerate
+    /// promised it, before that end (the live-secret limit or a shorter grace would). Without
+    /// it such a regenerate is refused with [`RotationError::GraceInProgress`]: a promised
+    /// grace is never shortened silently.
+    pub end_earlier_grace: bool,
 }
 
 /// Why a transition was refused.
@@ -131,6 +136,14 @@ pub enum RotationError {
     NoSuchVersion(u32),
     /// The version counter would overflow.
     TooManyVersions,
+    /// A secret is still in the grace period an earlier regenerate promised it, and this
+    /// regenerate would end it before `until` (see [`RegenerateOptions::end_earlier_grace`]).
+    GraceInProgress {
+        /// The secret version whose grace would be cut.
+        version: u32,
+        /// The end it was promised.
+        until: Timestamp,
+    },
 }
 
 impl fmt::Display for RotationError {
@@ -140,6 +153,12 @@ impl fmt::Display for RotationError {
             Self::Expired => f.write_str("the key has expired and cannot be regenerated"),
             Self::NoSuchVersion(v) => write!(f, "the key has no secret version {v}"),
             Self::TooManyVersions => f.write_str("the key has too many secret versions"),
+            Self::GraceInProgress { version, until } => write!(
+                f,
+                "secret version {version} of this key was promised a grace period until {until}; \
+                 regenerating now would end it early: wait until then, revoke version {version} \
+                 first, or ask explicitly to end it (end_earlier_grace)"
+            ),
         }
     }
 }
@@ -157,8 +176,38 @@ impl std::error::Error for RotationError {}
 /// "Live" here is judged by each secret's own window, ignoring the credential's expiry (which
 /// may be extended later): the limit then holds whatever the expiry becomes.
 ///
+/// A secret that already has an end in the future (the grace an earlier regenerate promised)
+/// is never ended sooner unless `options.end_earlier_grace` says so: otherwise the call is
+/// refused with [`RotationError::GraceInProgress`] and `cred` is left untouched.
+///
 /// Returns the new version number.
 pub fn apply_regenerate(
+    cred: &mut Credential,
+    lookup: LookupTag,
+    digest: Digest,
+    policy: &RotationPolicy,
+    options: RegenerateOptions,
+    now: Timestamp,
+) -> Result<u32, RotationError> {
+    if options.end_earlier_grace {
+        return regenerate_in_place(cred, lookup, digest, policy, options, now);
+    }
+    let mut next = cred.clone();
+    let version = regenerate_in_place(&mut next, lookup, digest, policy, options, now)?;
+    // The first secret (by version) that was in a promised grace and would now end sooner.
+    let cut = cred.secrets.iter().zip(&next.secrets).find_map(|(b, a)| {
+        let promised = b.not_after?;
+        let live = secret_state(b, None, now).is_live();
+        (live && a.not_after.is_some_and(|end| end < promised)).then_some((b.version, promised))
+    });
+    if let Some((version, until)) = cut {
+        return Err(RotationError::GraceInProgress { version, until });
+    }
+    *cred = next;
+    Ok(version)
+}
+
+fn regenerate_in_place(
     cred: &mut Credential,
     lookup: LookupTag,
     digest: Digest,

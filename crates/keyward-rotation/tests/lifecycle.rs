@@ -275,6 +275,7 @@ fn per_call_options_override_the_policy() {
     let options = RegenerateOptions {
         grace_period: Some(ms(HOUR)),
         activation_delay: Some(ms(MIN)),
+        end_earlier_grace: false,
     };
     regen(&mut cred, 2, &RotationPolicy::default(), options, T0).unwrap();
     assert_eq!(version(&cred, 1).not_after, Some(ts(T0 + HOUR)));
@@ -287,6 +288,7 @@ fn grace_zero_ends_the_old_secret_at_once() {
     let options = RegenerateOptions {
         grace_period: Some(Duration::ZERO),
         activation_delay: None,
+        end_earlier_grace: false,
     };
     regen(&mut cred, 2, &RotationPolicy::default(), options, T0 + MIN).unwrap();
     assert_eq!(version(&cred, 1).not_after, Some(ts(T0 + MIN)));
@@ -331,11 +333,82 @@ fn grace_never_extends_an_earlier_end() {
     let short = RegenerateOptions {
         grace_period: Some(ms(HOUR)),
         activation_delay: None,
+        end_earlier_grace: false,
     };
     regen(&mut cred, 2, &p, short, T0).unwrap();
     regen(&mut cred, 3, &p, RegenerateOptions::default(), T0 + MIN).unwrap();
     assert_eq!(version(&cred, 1).not_after, Some(ts(T0 + HOUR)));
     assert_eq!(version(&cred, 2).not_after, Some(ts(T0 + MIN + DAY)));
+}
+
+/// Options that let a regenerate end an earlier promised grace (the limit's mechanism).
+fn ending() -> RegenerateOptions {
+    RegenerateOptions {
+        end_earlier_grace: true,
+        ..RegenerateOptions::default()
+    }
+}
+
+#[test]
+fn a_promised_grace_is_never_cut_without_asking() {
+    // v1 is promised a day of grace; regenerating again an hour later would push it out (the
+    // limit of two) or shorten it (a shorter grace): refused, the credential untouched.
+    let mut cred = credential(T0, None);
+    let p = RotationPolicy::default();
+    regen(&mut cred, 2, &p, RegenerateOptions::default(), T0).unwrap();
+    let before = cred.clone();
+    let want = Err(RotationError::GraceInProgress {
+        version: 1,
+        until: ts(T0 + DAY),
+    });
+    assert_eq!(
+        regen(&mut cred, 3, &p, RegenerateOptions::default(), T0 + HOUR),
+        want
+    );
+    assert_eq!(cred, before);
+    let three = policy(DAY, 0, 3);
+    let short = RegenerateOptions {
+        grace_period: Some(ms(MIN)),
+        ..RegenerateOptions::default()
+    };
+    assert_eq!(regen(&mut cred, 3, &three, short, T0 + HOUR), want);
+    assert_eq!(cred, before);
+    // A longer or equal grace keeps the promise: allowed under a limit of three.
+    regen(
+        &mut cred,
+        3,
+        &three,
+        RegenerateOptions::default(),
+        T0 + HOUR,
+    )
+    .unwrap();
+    assert_eq!(version(&cred, 1).not_after, Some(ts(T0 + DAY)));
+    // Once the grace is over, or with the explicit option, regenerating is allowed again.
+    let mut cred = before.clone();
+    regen(&mut cred, 3, &p, RegenerateOptions::default(), T0 + DAY).unwrap();
+    let mut cred = before;
+    regen(&mut cred, 3, &p, ending(), T0 + HOUR).unwrap();
+    assert_eq!(version(&cred, 1).not_after, Some(ts(T0 + HOUR)));
+    // A zero grace or a limit of one promises nothing, so repeated regenerates never refuse.
+    let mut cred = credential(T0, None);
+    for n in 2..=4 {
+        regen(
+            &mut cred,
+            n,
+            &policy(0, 0, 2),
+            RegenerateOptions::default(),
+            T0,
+        )
+        .unwrap();
+        regen(
+            &mut cred,
+            n + 10,
+            &policy(DAY, 0, 1),
+            RegenerateOptions::default(),
+            T0,
+        )
+        .unwrap();
+    }
 }
 
 #[test]
@@ -344,10 +417,7 @@ fn versions_increase_and_the_limit_ends_the_oldest() {
     let p = RotationPolicy::default();
     for n in 2..=6u32 {
         let now = T0 + i64::from(n) * MIN;
-        assert_eq!(
-            regen(&mut cred, n, &p, RegenerateOptions::default(), now).unwrap(),
-            n
-        );
+        assert_eq!(regen(&mut cred, n, &p, ending(), now).unwrap(), n);
         let live: Vec<u32> = live_secrets(&cred, ts(now)).map(|s| s.version).collect();
         assert_eq!(live, vec![n - 1, n]);
         if n > 2 {
@@ -384,7 +454,7 @@ fn the_limit_counts_pending_secrets_and_ends_them_for_good() {
     let mut cred = credential(T0, None);
     let p = policy(DAY, 5 * MIN, 2);
     for n in 2..=5u32 {
-        regen(&mut cred, n, &p, RegenerateOptions::default(), T0).unwrap();
+        regen(&mut cred, n, &p, ending(), T0).unwrap();
         assert!(live_secrets(&cred, ts(T0)).count() <= 2, "after v{n}");
     }
     let live: Vec<u32> = live_secrets(&cred, ts(T0)).map(|s| s.version).collect();
@@ -570,6 +640,7 @@ enum Op {
     Regenerate {
         grace: Option<i64>,
         delay: Option<i64>,
+        end_earlier_grace: bool,
     },
     Advance(i64),
     RevokeVersion(usize),
@@ -590,8 +661,8 @@ fn duration_ms() -> impl Strategy<Value = i64> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        6 => (proptest::option::of(duration_ms()), proptest::option::of(duration_ms()))
-            .prop_map(|(grace, delay)| Op::Regenerate { grace, delay }),
+        6 => (proptest::option::of(duration_ms()), proptest::option::of(duration_ms()), any::<bool>())
+            .prop_map(|(grace, delay, end_earlier_grace)| Op::Regenerate { grace, delay, end_earlier_grace }),
         4 => prop_oneof![Just(0), Just(1), 0..10 * MIN, 0..3 * DAY].prop_map(Op::Advance),
         1 => (0usize..16).prop_map(Op::RevokeVersion),
         1 => Just(Op::RevokeAll).prop_filter("rare", |_| true),
@@ -625,6 +696,7 @@ fn expected_regenerate(
     policy: &RotationPolicy,
     grace: Option<i64>,
     delay: Option<i64>,
+    end_earlier_grace: bool,
     n: u32,
     now: i64,
 ) -> Result<Credential, RotationError> {
@@ -663,6 +735,20 @@ fn expected_regenerate(
         s.not_after = Some(ts(now));
     }
     after.modified_at = ts(now);
+    // A secret live with an end already set was promised that end: it may not come sooner.
+    if !end_earlier_grace {
+        for (b, a) in before.secrets.iter().zip(&after.secrets) {
+            if let Some(promised) = b.not_after
+                && live_before.contains(&b.version)
+                && a.not_after.is_some_and(|end| end < promised)
+            {
+                return Err(RotationError::GraceInProgress {
+                    version: b.version,
+                    until: promised,
+                });
+            }
+        }
+    }
     Ok(after)
 }
 
@@ -681,13 +767,15 @@ proptest! {
         for op in ops {
             let before = cred.clone();
             match op {
-                Op::Regenerate { grace, delay } => {
+                Op::Regenerate { grace, delay, end_earlier_grace } => {
                     n += 1;
                     let options = RegenerateOptions {
                         grace_period: grace.map(ms),
                         activation_delay: delay.map(ms),
+                        end_earlier_grace,
                     };
-                    let expected = expected_regenerate(&before, &policy, grace, delay, n, now);
+                    let expected =
+                        expected_regenerate(&before, &policy, grace, delay, end_earlier_grace, n, now);
                     let got = regen(&mut cred, n, &policy, options, now);
                     match expected {
                         Ok(exp) => {

@@ -285,6 +285,7 @@ proptest! {
                         RegenerateOptions {
                             grace_period: Some(ms(g)),
                             activation_delay: Some(ms(d)),
+                            end_earlier_grace: true,
                         },
                         ts(now),
                     );

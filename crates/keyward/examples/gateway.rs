@@ -10,7 +10,7 @@
 use axum::{Extension, Json, Router, routing::get};
 use keyward::core::{Environment, KeyType, PermissionSet};
 use keyward::http::KeywardLayer;
-use keyward::{Config, Keyward, NewKey, Verified};
+use keyward::{Config, Keyward, NewKey, Principal, Verified};
 use serde_json::{Value, json};
 
 async fn payments(Extension(caller): Extension<Verified>) -> Json<Value> {
@@ -27,7 +27,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Environment::Production,
         "demo".parse()?,
     );
-    let issued = kw.issue(new.with_permissions(perms))?;
+    let issued = kw.issue(&Principal::LocalOperator, new.with_permissions(perms))?;
     println!(
         "try: curl -H 'X-API-KEY: {}' http://127.0.0.1:3000/v1/payments",
         issued.key.expose_secret()

@@ -2,34 +2,123 @@
 
 use core::fmt;
 
-use keyward_core::{CredentialId, ModelError};
+use keyward_core::{CredentialId, ModelError, PermissionSet};
 use keyward_rotation::RotationError;
 use keyward_store::StoreError;
 
-/// Why a management operation (issue, regenerate, revoke, update, …) failed.
+use crate::authority::Denial;
+
+/// The input field a validation error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    /// The owning account.
+    Account,
+    /// The environment.
+    Environment,
+    /// The key type.
+    KeyType,
+    /// The display name.
+    Name,
+    /// The permissions.
+    Permissions,
+    /// The metadata.
+    Metadata,
+    /// The expiry.
+    ExpiresAt,
+    /// A regenerate's grace period.
+    GracePeriod,
+    /// A regenerate's activation delay.
+    ActivationDelay,
+}
+
+impl Field {
+    /// The field's name in the engine's input types, e.g. `expires_at`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Account => "account",
+            Self::Environment => "environment",
+            Self::KeyType => "type",
+            Self::Name => "name",
+            Self::Permissions => "permissions",
+            Self::Metadata => "metadata",
+            Self::ExpiresAt => "expires_at",
+            Self::GracePeriod => "grace_period",
+            Self::ActivationDelay => "activation_delay",
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a management operation (issue, regenerate, revoke, update, …) failed. Whatever the
+/// reason, a failed call changed nothing (except where [`crate::PartialRegeneration`] says
+/// otherwise).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum EngineError {
-    /// The input breaks a rule of the model (name length, restricted without permissions, …).
-    Invalid(ModelError),
-    /// No credential with this id.
+    /// An input breaks a rule (name length, restricted without permissions, expiry not in the
+    /// future, duration too long, environment this deployment cannot mint keys for, …).
+    Invalid {
+        /// The field at fault.
+        field: Field,
+        /// The rule it breaks.
+        error: ModelError,
+    },
+    /// No credential with this id, or none the acting principal can reach (the two answer
+    /// alike, so ids reveal nothing across accounts).
     NotFound(CredentialId),
-    /// The lifecycle refuses the transition (e.g. regenerating a revoked key).
+    /// The acting principal may not do this (see [`crate::authority`]).
+    Forbidden {
+        /// Why.
+        reason: Denial,
+        /// The permissions it would need and does not hold (empty when no permission would
+        /// help).
+        missing: PermissionSet,
+    },
+    /// The change would leave the deployment without a live administrator (the id is the key
+    /// it would take away). Recover with the local operator (the CLI), which may always act.
+    LastAdministrator(CredentialId),
+    /// The lifecycle refuses the transition (e.g. regenerating a revoked key, or cutting a
+    /// promised grace period).
     Rotation(RotationError),
     /// Storage failed.
     Store(StoreError),
     /// Concurrent writers kept winning; nothing was changed by this call.
     Contended(CredentialId),
+    /// The operating system's random number generator failed.
+    Random,
+    /// The configuration is invalid (namespace, environment tags).
+    Config(ModelError),
 }
 
 impl fmt::Display for EngineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Invalid(e) => write!(f, "invalid request: {e}"),
+            Self::Invalid { field, error } => write!(f, "invalid {field}: {error}"),
             Self::NotFound(id) => write!(f, "no API key with id {id}"),
+            Self::Forbidden { reason, missing } if missing.is_empty() => {
+                write!(f, "forbidden: {reason}")
+            }
+            Self::Forbidden { reason, missing } => {
+                let names: Vec<&str> = missing.iter().map(|p| p.as_str()).collect();
+                write!(f, "forbidden: {reason} (missing: {})", names.join(", "))
+            }
+            Self::LastAdministrator(id) => write!(
+                f,
+                "{id} is the last administrator of this deployment: it cannot be revoked, \
+                 disabled, stripped of its administrator rights or made to expire sooner \
+                 through the API (make another administrator first, or use the CLI)"
+            ),
             Self::Rotation(e) => fmt::Display::fmt(e, f),
             Self::Store(e) => fmt::Display::fmt(e, f),
             Self::Contended(id) => write!(f, "too many concurrent updates of {id}; try again"),
+            Self::Random => f.write_str("the operating system's random number generator failed"),
+            Self::Config(e) => write!(f, "invalid configuration: {e}"),
         }
     }
 }
@@ -37,17 +126,18 @@ impl fmt::Display for EngineError {
 impl std::error::Error for EngineError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Invalid(e) => Some(e),
+            Self::Invalid { error, .. } | Self::Config(error) => Some(error),
             Self::Rotation(e) => Some(e),
             Self::Store(e) => Some(e),
-            Self::NotFound(_) | Self::Contended(_) => None,
+            _ => None,
         }
     }
 }
 
-impl From<ModelError> for EngineError {
-    fn from(e: ModelError) -> Self {
-        Self::Invalid(e)
+impl EngineError {
+    /// An [`EngineError::Invalid`] for `field`.
+    pub fn invalid(field: Field, error: ModelError) -> Self {
+        Self::Invalid { field, error }
     }
 }
 

@@ -23,6 +23,8 @@ use keyward_core::{
     Permission, PermissionSet, SecretVersion, Timestamp,
 };
 use keyward_store::StoreError;
+
+use crate::EngineError;
 use serde::{Deserialize, Serialize};
 
 /// The `format` of every export header.
@@ -271,6 +273,9 @@ pub enum ExportError {
     Io(io::Error),
     /// Reading the store failed, or a record cannot be decoded (the error names it).
     Store(StoreError),
+    /// The principal may not read every account's keys ([`EngineError::Forbidden`]); nothing
+    /// was written.
+    Refused(EngineError),
 }
 
 impl fmt::Display for ExportError {
@@ -278,6 +283,7 @@ impl fmt::Display for ExportError {
         match self {
             Self::Io(e) => write!(f, "cannot write the export: {e}"),
             Self::Store(e) => write!(f, "cannot read every key for the export: {e}"),
+            Self::Refused(e) => write!(f, "export refused: {e}"),
         }
     }
 }
@@ -287,6 +293,7 @@ impl std::error::Error for ExportError {
         match self {
             Self::Io(e) => Some(e),
             Self::Store(e) => Some(e),
+            Self::Refused(e) => Some(e),
         }
     }
 }
@@ -348,6 +355,9 @@ impl fmt::Display for ImportConflict {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ImportError {
+    /// The principal may not write every account's keys ([`EngineError::Forbidden`]);
+    /// nothing was read or written.
+    Refused(EngineError),
     /// Reading the input failed.
     Io(io::Error),
     /// The input is empty.
@@ -416,6 +426,7 @@ pub enum ImportError {
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Refused(e) => write!(f, "import refused: {e}"),
             Self::Io(e) => write!(f, "cannot read the export: {e}"),
             Self::Empty => f.write_str("the export is empty"),
             Self::NotAnExport => {
@@ -482,6 +493,7 @@ impl std::error::Error for ImportError {
         match self {
             Self::Io(e) => Some(e),
             Self::Store(e) | Self::Interrupted { error: e, .. } => Some(e),
+            Self::Refused(e) => Some(e),
             _ => None,
         }
     }

@@ -3,14 +3,16 @@
 //! waits on disk.
 //!
 //! ```
-//! use keyward::{Config, Keyward, NewKey, VerifyError};
+//! use keyward::{Config, Keyward, NewKey, Principal, VerifyError};
 //! use keyward::core::{KeyType, Environment, PermissionSet};
 //!
 //! let kw = Keyward::open(Config::memory()).unwrap();
 //! let new = NewKey::new("acc_1".parse().unwrap(), KeyType::Secret, Environment::Production,
 //!                       "Backend".parse().unwrap())
 //!     .with_permissions(PermissionSet::parse(["payment-method:write"]).unwrap());
-//! let issued = kw.issue(new).unwrap();
+//! // The program embedding the engine acts as the local operator; the HTTP service acts as
+//! // the verified key that called it (`Principal::Key`), within that key's authority.
+//! let issued = kw.issue(&Principal::LocalOperator, new).unwrap();
 //! let key = issued.key.expose_secret();
 //!
 //! let who = kw.verify(key).unwrap();
@@ -40,23 +42,29 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod authority;
 mod config;
 pub mod data_dir;
 pub mod doctor;
 mod engine;
 mod error;
 pub mod export;
+mod manage;
 mod transfer;
 mod verify;
 
 #[cfg(feature = "http")]
 pub mod http;
 
+pub use authority::{Denial, OPERATOR_ACCOUNT, Principal, Right};
 pub use config::{Backend, Config};
 pub use data_dir::{DataDir, DataDirError, StoreKind};
-pub use engine::{Issued, KeyUpdate, Keyward, NewKey, PartialRegeneration, SweepReport};
-pub use error::EngineError;
+pub use engine::Keyward;
+pub use error::{EngineError, Field};
 pub use export::{ExportError, ExportSummary, ImportError, ImportOptions, ImportSummary};
+pub use manage::{
+    Issued, KeyUpdate, MAX_DURATION, NewKey, PartialRegeneration, Regenerated, Skipped, SweepReport,
+};
 pub use verify::{Verified, VerifiedRef, VerifyError};
 
 /// Re-export of `keyward-core` (key format, model, permissions).

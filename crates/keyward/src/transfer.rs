@@ -7,6 +7,7 @@ use keyward_core::Credential;
 use keyward_store::StoreError;
 
 use crate::Keyward;
+use crate::authority::{self, Principal, Right};
 use crate::export::{
     ConflictReason, Expected, ExportError, ExportSummary, ImportConflict, ImportError,
     ImportOptions, ImportSummary, Writer, read,
@@ -17,25 +18,34 @@ impl Keyward {
     /// format (`docs/export-format.md`), in the backend's scan order (id order for the
     /// built-in backends), and returns what it wrote.
     ///
+    /// `by` must reach every account: the local operator, or an operator key holding
+    /// `api-key:read` and `api-key:admin` ([`ExportError::Refused`] otherwise).
+    ///
     /// The records are one consistent snapshot of the store ([`keyward_store::Store::scan`]),
     /// so the export may run while keys are issued and rotated. On failure the stream written so
     /// far has no trailer, and an import refuses it.
     ///
     /// ```
-    /// # use keyward::{Config, Keyward, NewKey, core::{Environment, KeyType}};
+    /// # use keyward::{Config, Keyward, NewKey, Principal, core::{Environment, KeyType}};
+    /// let op = &Principal::LocalOperator;
     /// let a = Keyward::open(Config::memory())?;
-    /// let issued = a.issue(NewKey::new(
+    /// let issued = a.issue(op, NewKey::new(
     ///     "acc_1".parse()?, KeyType::Secret, Environment::Test, "ci".parse()?,
     /// ))?;
     /// let mut file = Vec::new();
-    /// assert_eq!(a.export(&mut file)?.count, 1);
+    /// assert_eq!(a.export(op, &mut file)?.count, 1);
     ///
     /// let b = Keyward::open(Config::memory())?;
-    /// assert_eq!(b.import(&mut file.as_slice())?.imported, 1);
+    /// assert_eq!(b.import(op, &mut file.as_slice())?.imported, 1);
     /// assert!(b.verify(issued.key.expose_secret()).is_ok());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn export(&self, out: &mut dyn Write) -> Result<ExportSummary, ExportError> {
+    pub fn export(
+        &self,
+        by: &Principal,
+        out: &mut dyn Write,
+    ) -> Result<ExportSummary, ExportError> {
+        self.authorize_export(by).map_err(ExportError::Refused)?;
         let mut writer = Writer::start(
             out,
             self.now(),
@@ -66,13 +76,26 @@ impl Keyward {
         writer.finish()
     }
 
-    /// [`Keyward::import_with`] with the default options: a file from a deployment with
-    /// another pepper or namespace is refused.
-    pub fn import(&self, input: &mut dyn BufRead) -> Result<ImportSummary, ImportError> {
-        self.import_with(input, ImportOptions::default())
+    /// Whether `by` may export the whole store ([`Keyward::export`] checks this itself; a face
+    /// that streams the export calls it first, to refuse before it starts answering).
+    pub fn authorize_export(&self, by: &Principal) -> Result<(), crate::EngineError> {
+        let actor = self.actor(by, Right::Read)?;
+        authority::check_deployment_wide(&actor)
     }
 
-    /// Reads an export and stores its credentials.
+    /// [`Keyward::import_with`] with the default options: a file from a deployment with
+    /// another pepper or namespace is refused.
+    pub fn import(
+        &self,
+        by: &Principal,
+        input: &mut dyn BufRead,
+    ) -> Result<ImportSummary, ImportError> {
+        self.import_with(by, input, ImportOptions::default())
+    }
+
+    /// Reads an export and stores its credentials. `by` must reach every account: the local
+    /// operator, or an operator key holding `api-key:write` and `api-key:admin`
+    /// ([`ImportError::Refused`] otherwise, before anything is read).
     ///
     /// Everything is checked before anything is written: the header (format, version, the
     /// pepper fingerprint and namespace of this deployment unless [`ImportOptions::force`]),
@@ -91,9 +114,12 @@ impl Keyward {
     /// [`ImportError::Interrupted`] says how many, and importing the file again finishes it.
     pub fn import_with(
         &self,
+        by: &Principal,
         input: &mut dyn BufRead,
         options: ImportOptions,
     ) -> Result<ImportSummary, ImportError> {
+        let actor = self.actor(by, Right::Write).map_err(ImportError::Refused)?;
+        authority::check_deployment_wide(&actor).map_err(ImportError::Refused)?;
         let pepper_id = self.pepper_fingerprint();
         let parsed = read(
             input,

@@ -69,19 +69,12 @@ fn lifecycle() {
     // init prints one admin key, once; the JSON is the only thing on stdout.
     let r = ok(&data, &["init", "--json"]);
     let admin = r.json();
-    assert_eq!(admin["account_id"], "acc_admin");
+    // An operator key: the reserved operator account, every management right.
+    assert_eq!(admin["account_id"], "keyward:operator");
     assert_eq!(admin["type"], "secret");
     assert_eq!(admin["environment"], "production");
     assert_eq!(admin["name"], "admin");
-    assert_eq!(
-        admin["permissions"],
-        serde_json::json!([
-            "api-key:admin",
-            "api-key:read",
-            "api-key:verify",
-            "api-key:write"
-        ])
-    );
+    assert_eq!(admin["permissions"], serde_json::json!(["*"]));
     let admin_key = admin["key"].as_str().unwrap().to_owned();
     assert!(admin_key.starts_with("sk_prod_"));
     assert_eq!(r.stderr.lines().count(), 1);
@@ -104,6 +97,14 @@ fn lifecycle() {
     assert!(r.one_line_error(2).contains("already initialised"));
     assert!(r.stdout.is_empty());
     assert_eq!(ok(&data, &["list", "--json"]).json()["count"], 1);
+    // Recovery: the local operator can always mint another operator key.
+    let recovered = ok(&data, &["init", "--recover", "--json"]).json();
+    assert_eq!(recovered["account_id"], "keyward:operator");
+    assert_eq!(recovered["name"], "recovered admin");
+    assert_eq!(recovered["permissions"], admin["permissions"]);
+    assert_ne!(recovered["key"], admin["key"]);
+    let recovered_id = recovered["id"].as_str().unwrap().to_owned();
+    ok(&data, &["revoke", &recovered_id]);
 
     // Issue.
     let r = ok(
@@ -238,7 +239,7 @@ fn lifecycle() {
     ] {
         run(&data, args).one_line_error(2);
     }
-    assert_eq!(ok(&data, &["list", "--json"]).json()["count"], 3);
+    assert_eq!(ok(&data, &["list", "--json"]).json()["count"], 4);
 
     // Verify: 0 valid, 1 refused (with the reason), 2 error.
     let r = ok(&data, &["verify", &key]);
@@ -303,8 +304,25 @@ fn lifecycle() {
     assert_eq!(shown["versions"][0]["state"], "grace");
     assert!(shown.get("key").is_none());
     assert!(!ok(&data, &["show", &id]).stdout.contains(&new_key));
+    // Regenerating again would cut the day promised to the first key: refused, nothing changed,
+    // unless asked for explicitly.
+    let r = run(&data, &["regenerate", &id, "--grace", "0s"]);
+    assert!(r.one_line_error(2).contains("grace period until"));
+    ok(&data, &["verify", &key]);
+    assert_eq!(ok(&data, &["show", &id, "--json"]).json(), shown);
     // No grace: the previous key stops at once.
-    let newest = ok(&data, &["regenerate", &id, "--grace", "0s", "--json"]).json();
+    let newest = ok(
+        &data,
+        &[
+            "regenerate",
+            &id,
+            "--grace",
+            "0s",
+            "--end-earlier-grace",
+            "--json",
+        ],
+    )
+    .json();
     let newest = newest["key"].as_str().unwrap().to_owned();
     assert_eq!(run(&data, &["verify", &new_key]).code, 1);
     ok(&data, &["verify", &newest]);
@@ -354,7 +372,7 @@ fn lifecycle() {
     let all = ok(&data, &["list", "--env", "test", "--json"]).json();
     assert_eq!(all["count"], 1);
     let sweep = ok(&data, &["sweep", "--json"]).json();
-    assert_eq!(sweep["examined"], 3);
+    assert_eq!(sweep["examined"], 4);
     ok(&data, &["sweep"]);
 
     // The admin key from init verifies, and KEYWARD_PEPPER must match the stored keys.
@@ -433,7 +451,7 @@ fn a_running_service_holds_the_store() {
     // The service answers.
     let reply = http_get(&addr, "/whoami", &admin);
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    assert!(reply.contains("acc_admin"));
+    assert!(reply.contains("keyward:operator"));
     assert!(!reply.contains(&admin));
 
     // A second process gets a clear error at once, not a hang.
@@ -526,12 +544,15 @@ fn an_old_sled_directory_opens_with_the_new_cli() {
     )
     .unwrap();
     let key = kw
-        .issue(NewKey::new(
-            "acc_old".parse().unwrap(),
-            keyward::core::KeyType::Secret,
-            keyward::core::Environment::Production,
-            "old".parse().unwrap(),
-        ))
+        .issue(
+            &keyward::Principal::LocalOperator,
+            NewKey::new(
+                "acc_old".parse().unwrap(),
+                keyward::core::KeyType::Secret,
+                keyward::core::Environment::Production,
+                "old".parse().unwrap(),
+            ),
+        )
         .unwrap()
         .key
         .expose_secret()

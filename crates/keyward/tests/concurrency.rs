@@ -20,7 +20,18 @@ use keyward::core::{AccountId, CredentialId, Environment, KeyType, Timestamp};
 use keyward::rotation::{ManualClock, RegenerateOptions, RotationError, RotationPolicy};
 use keyward::{Config, EngineError, Keyward, NewKey, VerifyError};
 
+/// Tests act as the local operator unless they say otherwise.
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
+
 const T0: i64 = 1_700_000_000_000;
+
+/// These tests race the limit's mechanism itself: each regenerate may end the grace an earlier
+/// one promised (asked for explicitly; the default refuses, see `scenarios.rs`).
+const ENDING: RegenerateOptions = RegenerateOptions {
+    grace_period: None,
+    activation_delay: None,
+    end_earlier_grace: true,
+};
 
 #[test]
 fn keyward_is_send_sync_clone() {
@@ -85,7 +96,7 @@ fn regenerate_race(store: Store, threads: usize, per_thread: usize, policy: Rota
     let limit = policy.max_live_secrets.max(1);
     let grace_zero = policy.grace_period.is_zero();
     let kw = open(store, dir.path(), policy);
-    let first = kw.issue(new_key()).unwrap();
+    let first = kw.issue(OP, new_key()).unwrap();
     let id = first.credential.id.clone();
     let acked = Mutex::new(vec![Acked {
         version: 1,
@@ -99,7 +110,7 @@ fn regenerate_race(store: Store, threads: usize, per_thread: usize, policy: Rota
                 let kw = kw.clone();
                 barrier.wait();
                 for _ in 0..per_thread {
-                    match kw.regenerate(&id, RegenerateOptions::default()) {
+                    match kw.regenerate(OP, &id, ENDING) {
                         Ok(issued) => {
                             let latest = issued.credential.latest_secret().unwrap();
                             // The key returned is the secret of the version returned.
@@ -161,7 +172,7 @@ fn check_consistent(
         (1..=newest).collect(),
         "versions are not 1..={newest}"
     );
-    let stored = kw.get(id).unwrap();
+    let stored = kw.get(OP, id).unwrap();
     assert_eq!(stored.latest_secret().unwrap().version, newest);
     assert_eq!(
         stored.secrets.len(),
@@ -236,7 +247,7 @@ fn verify_while_regenerating(store: Store, regenerates: usize, limit: usize) {
         ..RotationPolicy::default()
     };
     let kw = open(store, dir.path(), policy);
-    let first = kw.issue(new_key()).unwrap();
+    let first = kw.issue(OP, new_key()).unwrap();
     let id = first.credential.id.clone();
     let first_key = first.key.expose_secret().to_owned();
     let current = Mutex::new((1u32, first_key.clone()));
@@ -246,7 +257,7 @@ fn verify_while_regenerating(store: Store, regenerates: usize, limit: usize) {
     thread::scope(|s| {
         s.spawn(|| {
             for _ in 0..regenerates {
-                let issued = kw.regenerate(&id, RegenerateOptions::default()).unwrap();
+                let issued = kw.regenerate(OP, &id, ENDING).unwrap();
                 let v = issued.credential.latest_secret().unwrap().version;
                 *current.lock().unwrap() = (v, issued.key.expose_secret().to_owned());
             }
@@ -320,7 +331,7 @@ fn regenerate_racing_revoke_never_resurrects_the_key() {
     for _ in 0..20 {
         let dir = tempfile::tempdir().unwrap();
         let kw = open(Store::Memory, dir.path(), RotationPolicy::default());
-        let first = kw.issue(new_key()).unwrap();
+        let first = kw.issue(OP, new_key()).unwrap();
         let id = first.credential.id.clone();
         let keys = Mutex::new(vec![first.key.expose_secret().to_owned()]);
         let barrier = Barrier::new(3);
@@ -329,7 +340,7 @@ fn regenerate_racing_revoke_never_resurrects_the_key() {
                 s.spawn(|| {
                     barrier.wait();
                     for _ in 0..20 {
-                        match kw.regenerate(&id, RegenerateOptions::default()) {
+                        match kw.regenerate(OP, &id, ENDING) {
                             Ok(i) => keys.lock().unwrap().push(i.key.expose_secret().to_owned()),
                             Err(EngineError::Rotation(RotationError::Revoked)) => {}
                             Err(e) => panic!("{e:?}"),
@@ -340,10 +351,10 @@ fn regenerate_racing_revoke_never_resurrects_the_key() {
             s.spawn(|| {
                 barrier.wait();
                 thread::yield_now();
-                kw.revoke(&id).unwrap();
+                kw.revoke(OP, &id).unwrap();
             });
         });
-        let stored = kw.get(&id).unwrap();
+        let stored = kw.get(OP, &id).unwrap();
         assert!(stored.secrets.iter().all(|s| s.revoked_at.is_some()));
         for k in keys.into_inner().unwrap() {
             assert_eq!(
@@ -352,7 +363,7 @@ fn regenerate_racing_revoke_never_resurrects_the_key() {
             );
         }
         assert!(matches!(
-            kw.regenerate(&id, RegenerateOptions::default()),
+            kw.regenerate(OP, &id, ENDING),
             Err(EngineError::Rotation(RotationError::Revoked))
         ));
     }

@@ -7,19 +7,22 @@ use std::io::Write;
 use std::path::Path;
 
 use keyward::core::{Environment, KeyType, Pepper};
-use keyward::{Config, DataDir, DataDirError, Keyward, NewKey, StoreKind};
+use keyward::{Config, DataDir, DataDirError, Keyward, NewKey, Principal, StoreKind};
 
 fn dir(path: &Path) -> DataDir {
     DataDir::new(path).ignore_pepper_env()
 }
 
 fn issue(kw: &Keyward) -> String {
-    kw.issue(NewKey::new(
-        "acc_1".parse().unwrap(),
-        KeyType::Secret,
-        Environment::Production,
-        "k".parse().unwrap(),
-    ))
+    kw.issue(
+        &Principal::LocalOperator,
+        NewKey::new(
+            "acc_1".parse().unwrap(),
+            KeyType::Secret,
+            Environment::Production,
+            "k".parse().unwrap(),
+        ),
+    )
     .unwrap()
     .key
     .expose_secret()
@@ -44,7 +47,8 @@ fn old_style(data: &Path) -> Vec<String> {
     )
     .unwrap();
     let keys = vec![issue(&kw), issue(&kw)];
-    kw.revoke(kw.verify(&keys[1]).unwrap().id()).unwrap();
+    kw.revoke(&Principal::LocalOperator, kw.verify(&keys[1]).unwrap().id())
+        .unwrap();
     keys
 }
 

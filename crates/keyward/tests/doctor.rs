@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
+
 use keyward::core::{CredentialId, Environment, KeyType};
 use keyward::doctor::{self, Action, Check, DoctorOptions, DoctorReport, Status};
 use keyward::store::{LOOKUP_TREE, RECORDS_TREE, REDB_LOOKUP_TABLE, REDB_RECORDS_TABLE};
@@ -28,17 +30,20 @@ fn deployment(path: &Path, kind: StoreKind) -> Vec<(CredentialId, String)> {
     let mut out = Vec::new();
     for i in 0..3 {
         let issued = kw
-            .issue(NewKey::new(
-                "acc_1".parse().unwrap(),
-                KeyType::Secret,
-                Environment::Test,
-                "k".parse().unwrap(),
-            ))
+            .issue(
+                OP,
+                NewKey::new(
+                    "acc_1".parse().unwrap(),
+                    KeyType::Secret,
+                    Environment::Test,
+                    "k".parse().unwrap(),
+                ),
+            )
             .unwrap();
         let mut key = issued.key.expose_secret().to_owned();
         if i == 1 {
             key = kw
-                .regenerate(&issued.credential.id, Default::default())
+                .regenerate(OP, &issued.credential.id, Default::default())
                 .unwrap()
                 .key
                 .expose_secret()
@@ -330,7 +335,7 @@ fn a_missing_index_entry_is_repaired() {
         let keys = deployment(data, kind);
         // The lookup entry of the first key's only secret.
         let kw = dir(data).open().unwrap();
-        let cred = kw.get(&keys[0].0).unwrap();
+        let cred = kw.get(OP, &keys[0].0).unwrap();
         let tag = cred.secrets[0].lookup;
         drop(kw);
         damage(data, kind, &[], Some(tag.as_str().as_bytes()));

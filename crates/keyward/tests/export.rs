@@ -5,6 +5,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
+
 use keyward::core::{Credential, Environment, KeyType, Metadata, Pepper, PermissionSet};
 use keyward::rotation::{RegenerateOptions, SecretState, secret_state};
 use keyward::{Config, ImportError, ImportOptions, Keyward, NewKey};
@@ -55,10 +57,13 @@ fn outcome(kw: &Keyward, key: &str) -> Result<String, &'static str> {
 /// Every credential, by id, with the store's revision left out.
 fn contents(kw: &Keyward) -> Vec<Credential> {
     let page = kw
-        .list(&keyward::store::ListQuery {
-            limit: 1000,
-            ..Default::default()
-        })
+        .list(
+            OP,
+            &keyward::store::ListQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
         .unwrap();
     page.items
         .into_iter()
@@ -89,12 +94,14 @@ fn populate(kw: &Keyward) -> Vec<String> {
         .unwrap();
     let plain = kw
         .issue(
+            OP,
             new_key("acc_1", KeyType::Secret, "production", &["api-key:read"]).with_metadata(meta),
         )
         .unwrap();
     keys.push(plain.key.expose_secret().to_owned());
     let expiring = kw
         .issue(
+            OP,
             new_key(
                 "acc_1",
                 KeyType::Restricted,
@@ -107,50 +114,52 @@ fn populate(kw: &Keyward) -> Vec<String> {
     keys.push(expiring.key.expose_secret().to_owned());
     // Regenerated: the old secret is in its grace period.
     let rotated = kw
-        .issue(new_key("acc_2", KeyType::Publishable, "staging", &[]))
+        .issue(OP, new_key("acc_2", KeyType::Publishable, "staging", &[]))
         .unwrap();
     keys.push(rotated.key.expose_secret().to_owned());
     let new = kw
-        .regenerate(&rotated.credential.id, RegenerateOptions::default())
+        .regenerate(OP, &rotated.credential.id, RegenerateOptions::default())
         .unwrap();
     keys.push(new.key.expose_secret().to_owned());
     // Regenerated with an activation delay: the new secret is pending.
     let delayed = kw
-        .issue(new_key("acc_2", KeyType::Secret, "test", &[]))
+        .issue(OP, new_key("acc_2", KeyType::Secret, "test", &[]))
         .unwrap();
     keys.push(delayed.key.expose_secret().to_owned());
     let pending = kw
         .regenerate(
+            OP,
             &delayed.credential.id,
             RegenerateOptions {
                 grace_period: Some(Duration::from_secs(3600)),
                 activation_delay: Some(Duration::from_secs(3600)),
+                ..RegenerateOptions::default()
             },
         )
         .unwrap();
     keys.push(pending.key.expose_secret().to_owned());
     // Revoked (after a regenerate: both secrets revoked).
     let revoked = kw
-        .issue(new_key("acc_3", KeyType::Secret, "production", &[]))
+        .issue(OP, new_key("acc_3", KeyType::Secret, "production", &[]))
         .unwrap();
     keys.push(revoked.key.expose_secret().to_owned());
     let again = kw
-        .regenerate(&revoked.credential.id, RegenerateOptions::default())
+        .regenerate(OP, &revoked.credential.id, RegenerateOptions::default())
         .unwrap();
     keys.push(again.key.expose_secret().to_owned());
-    kw.revoke(&revoked.credential.id).unwrap();
+    kw.revoke(OP, &revoked.credential.id).unwrap();
     // Disabled.
     let disabled = kw
-        .issue(new_key("acc_3", KeyType::Secret, "test", &[]))
+        .issue(OP, new_key("acc_3", KeyType::Secret, "test", &[]))
         .unwrap();
     keys.push(disabled.key.expose_secret().to_owned());
-    kw.disable(&disabled.credential.id).unwrap();
+    kw.disable(OP, &disabled.credential.id).unwrap();
     keys
 }
 
 fn export(kw: &Keyward) -> String {
     let mut out = Vec::new();
-    let summary = kw.export(&mut out).unwrap();
+    let summary = kw.export(OP, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert_eq!(summary.count, text.lines().count() - 2);
     text
@@ -190,7 +199,7 @@ fn every_pair_of_backends_round_trips() {
             }
 
             let b = open(to, &b_dir);
-            let summary = b.import(&mut file.as_bytes()).unwrap();
+            let summary = b.import(OP, &mut file.as_bytes()).unwrap();
             assert_eq!(
                 (summary.records, summary.imported, summary.skipped),
                 (6, 6, 0)
@@ -212,7 +221,7 @@ fn every_pair_of_backends_round_trips() {
             assert_eq!(without_time(&export(&b)), without_time(&file));
 
             // A re-import changes nothing.
-            let again = b.import(&mut file.as_bytes()).unwrap();
+            let again = b.import(OP, &mut file.as_bytes()).unwrap();
             assert_eq!((again.imported, again.skipped), (0, 6));
 
             // What was imported is durable.
@@ -236,7 +245,7 @@ fn refused(file: &str) -> ImportError {
 
 fn refused_by(b: &Keyward, file: &str) -> ImportError {
     let before = contents(b);
-    let e = b.import(&mut file.as_bytes()).unwrap_err();
+    let e = b.import(OP, &mut file.as_bytes()).unwrap_err();
     assert_eq!(contents(b), before, "a refused import wrote: {e}");
     e
 }
@@ -341,7 +350,9 @@ fn a_cut_short_file_is_refused() {
     // The trailer's final newline is not needed; data after the trailer is refused.
     let b = Keyward::open(Config::memory().with_pepper(pepper())).unwrap();
     assert_eq!(
-        b.import(&mut file.trim_end().as_bytes()).unwrap().imported,
+        b.import(OP, &mut file.trim_end().as_bytes())
+            .unwrap()
+            .imported,
         6
     );
     assert!(matches!(
@@ -379,7 +390,7 @@ fn another_deployments_file_is_refused_unless_forced() {
     // Forced: the records are stored, but no key verifies (their digests need the other
     // pepper).
     let summary = other
-        .import_with(&mut file.as_bytes(), ImportOptions { force: true })
+        .import_with(OP, &mut file.as_bytes(), ImportOptions { force: true })
         .unwrap();
     assert_eq!(summary.imported, 6);
     assert_eq!(contents(&other), contents(&a));
@@ -403,7 +414,7 @@ fn a_forced_import_of_another_pepper_verifies_nothing() {
     let file = export(&a);
     let other = Keyward::open(Config::memory().with_pepper(Pepper::from_bytes([8; 32]))).unwrap();
     other
-        .import_with(&mut file.as_bytes(), ImportOptions { force: true })
+        .import_with(OP, &mut file.as_bytes(), ImportOptions { force: true })
         .unwrap();
     for k in &keys {
         assert_eq!(outcome(&other, k), Err("unknown"));
@@ -445,10 +456,11 @@ fn a_newer_version_or_a_foreign_file_is_refused() {
 fn a_clash_with_stored_keys_refuses_the_whole_import() {
     let (a, file) = sample();
     let b = Keyward::open(Config::memory().with_pepper(pepper())).unwrap();
-    b.import(&mut file.as_bytes()).unwrap();
+    b.import(OP, &mut file.as_bytes()).unwrap();
     // One key changes in B; a re-import would overwrite it: refused, naming it.
     let changed = contents(&a)[0].id.clone();
     b.update(
+        OP,
         &changed,
         keyward::KeyUpdate {
             name: Some("Renamed".parse().unwrap()),
@@ -471,7 +483,7 @@ fn a_clash_with_stored_keys_refuses_the_whole_import() {
     // cannot happen by chance; an edited file can: refused too (here: a file whose record
     // ids were changed, with its digest recomputed as an editor would not bother to).
     let c = Keyward::open(Config::memory().with_pepper(pepper())).unwrap();
-    c.import(&mut file.as_bytes()).unwrap();
+    c.import(OP, &mut file.as_bytes()).unwrap();
     let first = contents(&a)[0].id.to_string();
     let renamed = file.replace(&first, "key_0000000000000000000000000");
     let renamed = redigest(&renamed);

@@ -15,6 +15,9 @@ use keyward::core::{Credential, Environment, KeyType, PermissionSet};
 use keyward::{Config, Keyward, NewKey};
 use serde_json::{Value, json};
 
+/// Tests act as the local operator unless they say otherwise.
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
+
 struct Server {
     base: String,
     client: Client<HttpConnector, Full<Bytes>>,
@@ -36,13 +39,6 @@ impl Resp {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("{e}: {}", self.text))
     }
 }
-
-const ADMIN_PERMS: [&str; 4] = [
-    "api-key:read",
-    "api-key:write",
-    "api-key:verify",
-    "api-key:admin",
-];
 
 impl Server {
     async fn start() -> Self {
@@ -81,15 +77,27 @@ impl Server {
             "fixture".parse().unwrap(),
         )
         .with_permissions(PermissionSet::parse(perms).unwrap());
-        let issued = self.kw.issue(new).unwrap();
+        let issued = self.kw.issue(OP, new).unwrap();
         let key = issued.key.expose_secret().to_owned();
         self.known.lock().unwrap().push(key.clone());
         (issued.credential.id.to_string(), key)
     }
 
+    /// The account's root key: `*` within `acc_admin` (it reaches no other account).
     fn admin(&self) -> String {
-        self.issue("acc_admin", KeyType::Secret, "production", &ADMIN_PERMS)
+        self.issue("acc_admin", KeyType::Secret, "production", &["*"])
             .1
+    }
+
+    /// An operator key, as `keyward init` makes it: `*` in the operator account.
+    fn operator(&self) -> String {
+        self.issue(
+            keyward::OPERATOR_ACCOUNT,
+            KeyType::Secret,
+            "production",
+            &["*"],
+        )
+        .1
     }
 
     fn remember(&self, key: &str) {
@@ -173,10 +181,13 @@ impl Server {
     fn snapshot(&self) -> Vec<keyward::core::Credential> {
         let page = self
             .kw
-            .list(&keyward::store::ListQuery {
-                limit: 1000,
-                ..Default::default()
-            })
+            .list(
+                OP,
+                &keyward::store::ListQuery {
+                    limit: 1000,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         page.items
     }
@@ -430,7 +441,7 @@ async fn authentication_and_authorisation() {
     problem(&r, 401);
     // Revoked caller.
     let (rid, revoked) = s.issue("acc_1", KeyType::Secret, "production", &["api-key:read"]);
-    s.kw.revoke(&rid.parse().unwrap()).unwrap();
+    s.kw.revoke(OP, &rid.parse().unwrap()).unwrap();
     problem(&s.get("/api-keys", &revoked).await, 401);
 
     // Reads need api-key:read, writes api-key:write, both a secret key.
@@ -442,33 +453,60 @@ async fn authentication_and_authorisation() {
     let r = s.post("/verify", &writer, json!({"key": admin})).await;
     problem(&r, 403);
 
-    // Another account's key: 403, for reads and writes; its own account is listed.
+    // Another account's key answers exactly like an unknown id (404, same body but the request
+    // id and path), for reads and writes; its own account is listed.
+    let unknown = "key_0000000000000000000000000";
+    let same_as_unknown = |r: &Resp, u: &Resp| {
+        let (mut a, mut b) = (problem(r, 404), problem(u, 404));
+        for v in [&mut a, &mut b] {
+            v.as_object_mut().unwrap().remove("requestId");
+            v.as_object_mut().unwrap().remove("instance");
+        }
+        assert_eq!(a, b);
+    };
     let r = s.get(&format!("/api-keys/{other_id}"), &writer).await;
-    assert_eq!(problem(&r, 403)["errorCode"], "other_account");
-    let r = s
-        .call(
-            Method::DELETE,
-            &format!("/api-keys/{other_id}"),
-            Some(&writer),
-            None,
-        )
-        .await;
-    problem(&r, 403);
-    let r = s
-        .call(
-            Method::POST,
-            &format!("/api-keys/{other_id}/regenerate"),
-            Some(&writer),
-            None,
-        )
-        .await;
-    problem(&r, 403);
+    let u = s.get(&format!("/api-keys/{unknown}"), &writer).await;
+    same_as_unknown(&r, &u);
+    for (method, suffix, body) in [
+        (Method::DELETE, "", None),
+        (Method::POST, "/regenerate", None),
+        (Method::PATCH, "", Some(json!({"name": "mine now"}))),
+    ] {
+        let r = s
+            .call(
+                method.clone(),
+                &format!("/api-keys/{other_id}{suffix}"),
+                Some(&writer),
+                body.clone(),
+            )
+            .await;
+        let u = s
+            .call(
+                method,
+                &format!("/api-keys/{unknown}{suffix}"),
+                Some(&writer),
+                body,
+            )
+            .await;
+        same_as_unknown(&r, &u);
+    }
     let r = s.get("/api-keys?account_id=acc_2", &writer).await;
-    problem(&r, 403);
+    assert_eq!(problem(&r, 403)["errorCode"], "other_account");
     let mut with_account = create.clone();
     with_account["account_id"] = json!("acc_2");
+    assert_eq!(
+        problem(
+            &s.post("/api-keys", &writer, with_account.clone()).await,
+            403
+        )["errorCode"],
+        "other_account"
+    );
+    // Nor does an account's `*` key reach another account.
+    let r = s.get(&format!("/api-keys/{other_id}"), &admin).await;
+    problem(&r, 404);
+    problem(&s.get("/api-keys?account_id=acc_2", &admin).await, 403);
     problem(
-        &s.post("/api-keys", &writer, with_account.clone()).await,
+        &s.post("/api-keys", &admin, with_account.clone()).await,
         403,
     );
     let r = s.get("/api-keys", &writer).await;
@@ -481,14 +519,18 @@ async fn authentication_and_authorisation() {
             .all(|k| k["account_id"] == "acc_1")
     );
 
-    // Admin reaches other accounts.
-    let r = s.get(&format!("/api-keys/{other_id}"), &admin).await;
+    // An operator key reaches other accounts.
+    let operator = s.operator();
+    let r = s.get(&format!("/api-keys/{other_id}"), &operator).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = s.get("/api-keys?account_id=acc_2", &admin).await;
+    let r = s.get("/api-keys?account_id=acc_2", &operator).await;
     assert_eq!(r.json()["data"][0]["id"], other_id.as_str());
-    let (new_id, _) = s.create(&admin, with_account).await;
+    let (new_id, _) = s.create(&operator, with_account).await;
     assert_eq!(
-        s.kw.get(&new_id.parse().unwrap()).unwrap().account.as_str(),
+        s.kw.get(OP, &new_id.parse().unwrap())
+            .unwrap()
+            .account
+            .as_str(),
         "acc_2"
     );
 
@@ -709,7 +751,7 @@ async fn bad_input_is_refused_and_changes_nothing() {
     let before = {
         let mut b = before;
         b.push(Credential::clone(
-            &s.kw.get(&restricted.0.parse().unwrap()).unwrap(),
+            &s.kw.get(OP, &restricted.0.parse().unwrap()).unwrap(),
         ));
         b.sort_by(|a, b| a.id.cmp(&b.id));
         b
@@ -787,7 +829,8 @@ async fn regenerate_by_id_has_exactly_the_documented_fields() {
     assert_eq!(s.kw.verify(&new).unwrap().id().as_str(), id);
     assert_eq!(s.kw.verify(&old).unwrap().id().as_str(), id);
 
-    // With a zero grace period the previous key stops at once.
+    // Regenerating again would cut the grace promised to `old`: 409, nothing changed.
+    let before = s.snapshot();
     let r = s
         .post(
             &format!("/api-keys/{id}/regenerate"),
@@ -795,9 +838,24 @@ async fn regenerate_by_id_has_exactly_the_documented_fields() {
             json!({"grace_period_seconds": 0}),
         )
         .await;
+    let v = problem(&r, 409);
+    assert_eq!(v["errorCode"], "grace_in_progress");
+    assert!(v["detail"].as_str().unwrap().contains("version 1"), "{v}");
+    assert_eq!(s.snapshot(), before);
+    assert!(s.kw.verify(&old).is_ok());
+    // With a zero grace period, and the earlier one given up explicitly, the previous keys
+    // stop at once.
+    let r = s
+        .post(
+            &format!("/api-keys/{id}/regenerate"),
+            &admin,
+            json!({"grace_period_seconds": 0, "end_earlier_grace": true}),
+        )
+        .await;
     let newer = r.json()["key"].as_str().unwrap().to_owned();
     s.remember(&newer);
     assert!(s.kw.verify(&new).is_err());
+    assert!(s.kw.verify(&old).is_err());
     assert!(s.kw.verify(&newer).is_ok());
     // An activation delay makes the new key wait.
     let r = s
@@ -833,13 +891,37 @@ async fn regenerate_by_environment() {
     let who = s.kw.verify(&first).unwrap();
     assert_eq!(who.environment().as_str(), "staging");
     assert_eq!(who.key_type(), KeyType::Secret);
-    assert_eq!(s.kw.get(who.id()).unwrap().name.as_str(), "staging");
+    assert_eq!(s.kw.get(OP, who.id()).unwrap().name.as_str(), "staging");
     assert_eq!(who.account().as_str(), "acc_admin");
-    assert_eq!(
-        who.permissions(),
-        &PermissionSet::parse(ADMIN_PERMS).unwrap()
-    );
+    // Made on the caller's behalf: never the caller's `*` nor its management scopes.
+    assert_eq!(who.permissions(), &PermissionSet::new());
     assert_eq!(s.snapshot().len(), before + 1);
+    // A caller's product permissions are passed on, its `api-key:…` ones are not.
+    let (_, scoped) = s.issue(
+        "acc_scoped",
+        KeyType::Secret,
+        "production",
+        &[
+            "api-key:write",
+            "api-key:admin",
+            "business:read",
+            "payment:*",
+        ],
+    );
+    let r = s
+        .post(
+            "/apikeys/regenerate",
+            &scoped,
+            json!({"environment": "test"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let made = r.json()["key"].as_str().unwrap().to_owned();
+    s.remember(&made);
+    assert_eq!(
+        s.kw.verify(&made).unwrap().permissions(),
+        &PermissionSet::parse(["business:read", "payment:*"]).unwrap()
+    );
 
     // Again: the same key is regenerated (same id), the previous one in its grace period.
     let r = s
@@ -853,7 +935,7 @@ async fn regenerate_by_environment() {
     s.remember(&second);
     assert_eq!(s.kw.verify(&second).unwrap().id(), who.id());
     assert!(s.kw.verify(&first).is_ok());
-    assert_eq!(s.snapshot().len(), before + 1);
+    assert_eq!(s.snapshot().len(), before + 3);
 
     // ServiceStack shape: every key of the account in the caller's environment.
     let (_, other) = s.issue("acc_admin", KeyType::Publishable, "production", &[]);
@@ -869,6 +951,7 @@ async fn regenerate_by_environment() {
     let results = v["Results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{v}");
     let mut types = BTreeSet::new();
+    let mut admin = admin;
     for item in results {
         assert_eq!(
             keys_of(item),
@@ -879,19 +962,47 @@ async fn regenerate_by_environment() {
         let who = s.kw.verify(&k).unwrap();
         assert_eq!(who.account().as_str(), "acc_admin");
         assert_eq!(who.environment().as_str(), "production");
+        if item["KeyType"] == "secret" {
+            // The caller regenerated itself: its presented key is now in grace (and acts only
+            // until then), so go on with the new one.
+            admin = k.clone();
+        }
         types.insert(item["KeyType"].as_str().unwrap().to_owned());
     }
     assert_eq!(types, set(&["publishable", "secret"]));
     // The old keys still work in their grace period.
     assert!(s.kw.verify(&other).is_ok());
 
-    // The path names the environment.
+    // The path names the environment. The staging key was regenerated minutes ago: its first
+    // secret is promised a day of grace, so it is skipped (and named), not cut short.
+    let r = s
+        .post("/auth/apikeys/regenerate/staging", &admin, json!({}))
+        .await;
+    let v = r.json();
+    assert_eq!(v["Results"], json!([]), "{v}");
+    assert_eq!(v["Meta"], json!({"skipped": who.id().as_str()}));
+    assert!(s.kw.verify(&first).is_ok());
+    assert!(s.kw.verify(&second).is_ok());
+    // Once those graces are given up explicitly (and the next one is zero), the staging key
+    // is regenerated.
+    let r = s
+        .post(
+            &format!("/api-keys/{}/regenerate", who.id()),
+            &admin,
+            json!({"end_earlier_grace": true, "grace_period_seconds": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    s.remember(r.json()["key"].as_str().unwrap());
+    assert!(s.kw.verify(&first).is_err());
+    assert!(s.kw.verify(&second).is_err());
     let r = s
         .post("/auth/apikeys/regenerate/staging", &admin, json!({}))
         .await;
     let v = r.json();
     let results = v["Results"].as_array().unwrap();
     assert_eq!(results.len(), 1, "{v}");
+    assert_eq!(v["Meta"], json!({}));
     s.remember(results[0]["Key"].as_str().unwrap());
     assert_eq!(results[0]["KeyType"], "secret");
     assert_eq!(results[0]["ExpiryDate"], Value::Null);
@@ -966,7 +1077,7 @@ async fn verify_endpoint_answers_for_any_account() {
     );
     assert_eq!(code(json!({"key": "sk_prod_short"})).await, "malformed");
     assert_eq!(code(json!({"key": ""})).await, "malformed");
-    s.kw.revoke(&id.parse().unwrap()).unwrap();
+    s.kw.revoke(OP, &id.parse().unwrap()).unwrap();
     assert_eq!(code(json!({"key": key})).await, "revoked");
 
     // The presented key is never echoed, even when the request is invalid.
@@ -1104,11 +1215,20 @@ async fn junk_never_yields_a_server_error() {
 }
 
 #[tokio::test]
-async fn admin_export_needs_read_and_admin_and_streams_the_export() {
+async fn admin_export_needs_an_operator_with_read_and_admin_and_streams_the_export() {
     let s = Server::start().await;
-    let admin = s.admin();
+    let operator = s.operator();
+    // Every account's keys leave in an export: an account key, even one holding `*`, reaches
+    // its own account only.
+    let account_admin = s.admin();
     let (_, reader) = s.issue("acc_1", KeyType::Secret, "production", &["api-key:read"]);
     let (_, admin_only) = s.issue("acc_1", KeyType::Secret, "production", &["api-key:admin"]);
+    let (_, operator_reader) = s.issue(
+        keyward::OPERATOR_ACCOUNT,
+        KeyType::Secret,
+        "production",
+        &["api-key:read"],
+    );
     let (_, restricted) = s.issue(
         "acc_1",
         KeyType::Restricted,
@@ -1116,21 +1236,31 @@ async fn admin_export_needs_read_and_admin_and_streams_the_export() {
         &["api-key:read", "api-key:admin"],
     );
     problem(&s.call(Method::GET, "/admin/export", None, None).await, 401);
-    for key in [&reader, &admin_only] {
+    let r = s.get("/admin/export", &admin_only).await;
+    assert_eq!(problem(&r, 403)["errorCode"], "missing_permission");
+    for key in [&reader, &account_admin] {
         let r = s.get("/admin/export", key).await;
-        assert_eq!(problem(&r, 403)["errorCode"], "missing_permission");
+        assert_eq!(problem(&r, 403)["errorCode"], "deployment_wide_only");
     }
+    let r = s.get("/admin/export", &operator_reader).await;
+    let p = problem(&r, 403);
+    assert_eq!(p["errorCode"], "deployment_wide_only");
+    assert_eq!(
+        p["missingPermissions"],
+        serde_json::json!(["api-key:admin"])
+    );
     let r = s.get("/admin/export", &restricted).await;
     assert_eq!(problem(&r, 403)["errorCode"], "secret_key_required");
 
-    let r = s.get("/admin/export", &admin).await;
+    let r = s.get("/admin/export", &operator).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.content_type, "application/jsonl");
     assert_eq!(r.headers.get("cache-control").unwrap(), "no-store");
     // The same bytes as the engine's export, but for the header's time and so the trailer's
     // digest.
     let mut direct = Vec::new();
-    s.kw.export(&mut direct).unwrap();
+    s.kw.export(&keyward::Principal::LocalOperator, &mut direct)
+        .unwrap();
     let direct = String::from_utf8(direct).unwrap();
     let strip = |text: &str| -> Vec<String> {
         let n = text.lines().count();
@@ -1141,12 +1271,14 @@ async fn admin_export_needs_read_and_admin_and_streams_the_export() {
             .collect()
     };
     assert_eq!(strip(&r.text), strip(&direct));
-    assert_eq!(r.text.lines().count(), 4 + 2);
+    assert_eq!(r.text.lines().count(), 6 + 2);
     // It imports: into a deployment with the same pepper (the default one here).
     let other = Keyward::open(Config::memory()).unwrap();
-    let summary = other.import(&mut r.text.as_bytes()).unwrap();
-    assert_eq!(summary.imported, 4);
-    assert!(other.verify(&admin).is_ok());
+    let summary = other
+        .import(&keyward::Principal::LocalOperator, &mut r.text.as_bytes())
+        .unwrap();
+    assert_eq!(summary.imported, 6);
+    assert!(other.verify(&operator).is_ok());
 
     // Listed in the OpenAPI document.
     let doc = s
@@ -1159,14 +1291,17 @@ async fn admin_export_needs_read_and_admin_and_streams_the_export() {
 #[tokio::test]
 async fn a_large_admin_export_streams_in_chunks() {
     let s = Server::start().await;
-    let admin = s.admin();
+    let operator = s.operator();
     // Well over one 64 KiB chunk of lines.
     for _ in 0..400 {
         s.issue("acc_bulk", KeyType::Secret, "test", &[]);
     }
-    let r = s.get("/admin/export", &admin).await;
+    let r = s.get("/admin/export", &operator).await;
     assert_eq!(r.status, 200);
     assert!(r.text.len() > 3 * 64 * 1024, "{}", r.text.len());
     let other = Keyward::open(Config::memory()).unwrap();
-    assert_eq!(other.import(&mut r.text.as_bytes()).unwrap().imported, 401);
+    let summary = other
+        .import(&keyward::Principal::LocalOperator, &mut r.text.as_bytes())
+        .unwrap();
+    assert_eq!(summary.imported, 401);
 }

@@ -12,6 +12,9 @@ use keyward::{Config, Keyward, NewKey, Verified};
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// Tests act as the local operator unless they say otherwise.
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
+
 fn engine() -> Keyward {
     Keyward::open(Config::memory()).unwrap()
 }
@@ -24,7 +27,7 @@ fn issue(kw: &Keyward, env: Environment, perms: &[&str]) -> (String, String) {
         "client".parse().unwrap(),
     )
     .with_permissions(PermissionSet::parse(perms).unwrap());
-    let issued = kw.issue(new).unwrap();
+    let issued = kw.issue(OP, new).unwrap();
     (
         issued.credential.id.to_string(),
         issued.key.expose_secret().to_owned(),
@@ -98,7 +101,7 @@ async fn missing_and_invalid_keys_are_401() {
     let basic = format!("Basic {key}");
     let (s, ct, b) = send(app(layer.clone()), &[("authorization", &basic)]).await;
     problem(s, &ct, &b, StatusCode::UNAUTHORIZED, "missing_api_key");
-    kw.revoke(&id.parse().unwrap()).unwrap();
+    kw.revoke(OP, &id.parse().unwrap()).unwrap();
     let (s, ct, b) = send(app(layer), &[("x-api-key", &key)]).await;
     problem(s, &ct, &b, StatusCode::UNAUTHORIZED, "invalid_api_key");
 }

@@ -13,14 +13,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyward::core::ModelError;
 use keyward::core::{
     Credential, CredentialId, Environment, Environments, FormatError, KeyType, Pepper, Permission,
     PermissionSet, Timestamp,
 };
 use keyward::rotation::{ManualClock, RegenerateOptions, RotationError, RotationPolicy};
-use keyward::{Config, EngineError, KeyUpdate, Keyward, NewKey, VerifyError};
+use keyward::{Config, EngineError, Field, KeyUpdate, Keyward, NewKey, VerifyError};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
+
+/// Tests act as the local operator unless they say otherwise.
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
 
 const MIN: i64 = 60_000;
 const HOUR: i64 = 60 * MIN;
@@ -195,7 +199,41 @@ impl Model {
     }
 
     /// Regenerates credential `i` at `now`; returns the new version.
+    /// Regenerates credential `i` at `now`; returns the new version. Without
+    /// `end_earlier_grace`, a regenerate that would end a secret before the end an earlier
+    /// regenerate promised it is refused and changes nothing.
     fn regenerate(
+        &mut self,
+        i: usize,
+        grace: Option<i64>,
+        delay: Option<i64>,
+        end_earlier_grace: bool,
+    ) -> Result<u32, RotationError> {
+        let before = self.creds[i].secrets.clone();
+        let now = self.now;
+        let version = self.regenerate_unchecked(i, grace, delay)?;
+        if end_earlier_grace {
+            return Ok(version);
+        }
+        let after = &self.creds[i].secrets;
+        let cut = before.iter().zip(after).find_map(|(b, a)| {
+            let promised = b.not_after?;
+            (b.live(None, now) && a.not_after.is_some_and(|end| end < promised))
+                .then_some((b.version, promised))
+        });
+        match cut {
+            None => Ok(version),
+            Some((version, promised)) => {
+                self.creds[i].secrets = before;
+                Err(RotationError::GraceInProgress {
+                    version,
+                    until: ts(promised),
+                })
+            }
+        }
+    }
+
+    fn regenerate_unchecked(
         &mut self,
         i: usize,
         grace: Option<i64>,
@@ -293,11 +331,13 @@ enum Op {
         cred: usize,
         grace: Option<i64>,
         delay: Option<i64>,
+        end_earlier_grace: bool,
     },
     RegenerateEnvironment {
         account: usize,
         env: u8,
         grace: Option<i64>,
+        end_earlier_grace: bool,
     },
     Revoke(usize),
     RevokeVersion(usize, u32),
@@ -344,10 +384,14 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(account, env, key_type, grants, expires_in)| Op::Issue {
                 account, env, key_type, grants: grants & 0b1_1111, expires_in,
             }),
-        5 => (idx.clone(), grace_override(), delay_override())
-            .prop_map(|(cred, grace, delay)| Op::Regenerate { cred, grace, delay }),
-        1 => (0usize..2, 0u8..3, grace_override())
-            .prop_map(|(account, env, grace)| Op::RegenerateEnvironment { account, env, grace }),
+        5 => (idx.clone(), grace_override(), delay_override(), any::<bool>())
+            .prop_map(|(cred, grace, delay, end_earlier_grace)| {
+                Op::Regenerate { cred, grace, delay, end_earlier_grace }
+            }),
+        1 => (0usize..2, 0u8..3, grace_override(), any::<bool>())
+            .prop_map(|(account, env, grace, end_earlier_grace)| {
+                Op::RegenerateEnvironment { account, env, grace, end_earlier_grace }
+            }),
         1 => idx.clone().prop_map(Op::Revoke),
         1 => (idx.clone(), 1u32..6).prop_map(|(c, v)| Op::RevokeVersion(c, v)),
         1 => idx.clone().prop_map(Op::Disable),
@@ -560,7 +604,7 @@ fn check_all(kw: &Keyward, model: &Model) -> Result<(), TestCaseError> {
         check_key(kw, model, k, None, None)?;
     }
     for c in &model.creds {
-        check_record(&kw.get(&c.id).unwrap(), c, model.limit, model.now)?;
+        check_record(&kw.get(OP, &c.id).unwrap(), c, model.limit, model.now)?;
     }
     prop_assert_eq!(kw.store().len(), model.creds.len());
     Ok(())
@@ -590,11 +634,24 @@ fn issue_op(
     if let Some(e) = expires {
         new = new.with_expiry(ts(e));
     }
-    let r = kw.issue(new);
+    let r = kw.issue(OP, new);
     if key_type == KeyType::Restricted && g.is_empty() {
         match r {
-            Err(EngineError::Invalid(keyward::core::ModelError::RestrictedWithoutPermissions)) => {}
+            Err(EngineError::Invalid {
+                field: Field::Permissions,
+                error: ModelError::RestrictedWithoutPermissions,
+            }) => {}
             other => prop_assert!(false, "restricted key without permissions: {other:?}"),
+        }
+        return Ok(());
+    }
+    if expires.is_some_and(|e| e <= model.now) {
+        match r {
+            Err(EngineError::Invalid {
+                field: Field::ExpiresAt,
+                error: ModelError::ExpiryNotInFuture,
+            }) => {}
+            other => prop_assert!(false, "issued with an expiry not in the future: {other:?}"),
         }
         return Ok(());
     }
@@ -676,14 +733,20 @@ fn run(
                 grants,
                 expires_in,
             } => issue_op(&kw, &mut model, account, env, key_type, grants, expires_in)?,
-            Op::Regenerate { cred, grace, delay } if nc > 0 => {
+            Op::Regenerate {
+                cred,
+                grace,
+                delay,
+                end_earlier_grace,
+            } if nc > 0 => {
                 let i = cred % nc;
                 let options = RegenerateOptions {
                     grace_period: grace.map(dur),
                     activation_delay: delay.map(dur),
+                    end_earlier_grace,
                 };
-                let r = kw.regenerate(&model.creds[i].id, options);
-                match model.regenerate(i, grace, delay) {
+                let r = kw.regenerate(OP, &model.creds[i].id, options);
+                match model.regenerate(i, grace, delay, end_earlier_grace) {
                     Ok(version) => {
                         let issued = r.unwrap();
                         prop_assert_eq!(&issued.credential.id, &model.creds[i].id);
@@ -704,14 +767,16 @@ fn run(
                 account,
                 env,
                 grace,
+                end_earlier_grace,
             } => {
                 let e = environment(env);
                 let options = RegenerateOptions {
                     grace_period: grace.map(dur),
                     activation_delay: None,
+                    end_earlier_grace,
                 };
-                let issued = kw
-                    .regenerate_environment(&ACCOUNTS[account].parse().unwrap(), &e, options)
+                let done = kw
+                    .regenerate_environment(OP, &ACCOUNTS[account].parse().unwrap(), &e, options)
                     .unwrap();
                 let now = model.now;
                 let mut targets: Vec<usize> = (0..nc)
@@ -723,21 +788,40 @@ fn run(
                     })
                     .collect();
                 targets.sort_by(|&a, &b| model.creds[a].id.cmp(&model.creds[b].id));
-                prop_assert_eq!(issued.len(), targets.len());
-                for (i, got) in targets.into_iter().zip(issued) {
-                    prop_assert_eq!(&got.credential.id, &model.creds[i].id);
-                    let version = model.regenerate(i, grace, None).unwrap();
-                    prop_assert_eq!(got.credential.latest_secret().unwrap().version, version);
-                    model.keys.push(MKey {
-                        cred: i,
-                        version,
-                        key: got.key.expose_secret().to_owned(),
-                    });
+                // In id order, each target is regenerated, or skipped (and left untouched)
+                // when that would cut an earlier promised grace.
+                let mut issued = done.issued.into_iter();
+                let mut skipped = done.skipped.into_iter();
+                for i in targets {
+                    match model.regenerate(i, grace, None, end_earlier_grace) {
+                        Ok(version) => {
+                            let got = issued.next().unwrap();
+                            prop_assert_eq!(&got.credential.id, &model.creds[i].id);
+                            prop_assert_eq!(
+                                got.credential.latest_secret().unwrap().version,
+                                version
+                            );
+                            model.keys.push(MKey {
+                                cred: i,
+                                version,
+                                key: got.key.expose_secret().to_owned(),
+                            });
+                        }
+                        Err(want) => {
+                            let got = skipped.next().unwrap();
+                            prop_assert_eq!(&got.id, &model.creds[i].id);
+                            match got.reason {
+                                EngineError::Rotation(e) => prop_assert_eq!(e, want),
+                                other => prop_assert!(false, "skipped for {:?}", other),
+                            }
+                        }
+                    }
                 }
+                prop_assert!(issued.next().is_none() && skipped.next().is_none());
             }
             Op::Revoke(c) if nc > 0 => {
                 let i = c % nc;
-                kw.revoke(&model.creds[i].id).unwrap();
+                kw.revoke(OP, &model.creds[i].id).unwrap();
                 let now = model.now;
                 for s in &mut model.creds[i].secrets {
                     s.revoked_at.get_or_insert(now);
@@ -745,7 +829,7 @@ fn run(
             }
             Op::RevokeVersion(c, v) if nc > 0 => {
                 let i = c % nc;
-                let r = kw.revoke_version(&model.creds[i].id, v);
+                let r = kw.revoke_version(OP, &model.creds[i].id, v);
                 let now = model.now;
                 match model.creds[i].secrets.iter_mut().find(|s| s.version == v) {
                     Some(s) => {
@@ -757,12 +841,12 @@ fn run(
             }
             Op::Disable(c) if nc > 0 => {
                 let i = c % nc;
-                prop_assert!(!kw.disable(&model.creds[i].id).unwrap().enabled);
+                prop_assert!(!kw.disable(OP, &model.creds[i].id).unwrap().enabled);
                 model.creds[i].enabled = false;
             }
             Op::Enable(c) if nc > 0 => {
                 let i = c % nc;
-                prop_assert!(kw.enable(&model.creds[i].id).unwrap().enabled);
+                prop_assert!(kw.enable(OP, &model.creds[i].id).unwrap().enabled);
                 model.creds[i].enabled = true;
             }
             Op::UpdateExpiry(c, e) if nc > 0 => {
@@ -772,8 +856,23 @@ fn run(
                     expires_at: Some(expires.map(ts)),
                     ..KeyUpdate::default()
                 };
-                kw.update(&model.creds[i].id, update).unwrap();
-                model.creds[i].expires = expires;
+                let r = kw.update(OP, &model.creds[i].id, update);
+                if expires.is_some_and(|e| e <= model.now) {
+                    prop_assert!(
+                        matches!(
+                            r,
+                            Err(EngineError::Invalid {
+                                field: Field::ExpiresAt,
+                                error: ModelError::ExpiryNotInFuture,
+                            })
+                        ),
+                        "set an expiry not in the future: {:?}",
+                        r
+                    );
+                } else {
+                    r.unwrap();
+                    model.creds[i].expires = expires;
+                }
             }
             Op::UpdatePermissions(c, mask) if nc > 0 => {
                 let i = c % nc;
@@ -782,14 +881,15 @@ fn run(
                     permissions: Some(permission_set(&g)),
                     ..KeyUpdate::default()
                 };
-                let r = kw.update(&model.creds[i].id, update);
+                let r = kw.update(OP, &model.creds[i].id, update);
                 if model.creds[i].key_type == KeyType::Restricted && g.is_empty() {
                     prop_assert!(
                         matches!(
                             r,
-                            Err(EngineError::Invalid(
-                                keyward::core::ModelError::RestrictedWithoutPermissions
-                            ))
+                            Err(EngineError::Invalid {
+                                field: Field::Permissions,
+                                error: ModelError::RestrictedWithoutPermissions,
+                            })
                         ),
                         "emptied a restricted key's permissions: {:?}",
                         r

@@ -19,7 +19,10 @@ use keyward::core::{
 };
 use keyward::rotation::{Clock, ManualClock, RegenerateOptions, RotationError, RotationPolicy};
 use keyward::store::{ListQuery, MemoryStore, Page, Store, StoreError};
-use keyward::{Backend, Config, EngineError, KeyUpdate, Keyward, NewKey, VerifyError};
+use keyward::{Backend, Config, EngineError, Field, KeyUpdate, Keyward, NewKey, VerifyError};
+
+/// Tests act as the local operator unless they say otherwise.
+const OP: &keyward::Principal = &keyward::Principal::LocalOperator;
 
 const SEC: i64 = 1_000;
 const MIN: i64 = 60 * SEC;
@@ -56,12 +59,12 @@ impl Fixture {
     }
 
     fn issue(&self, new: NewKey) -> (Arc<Credential>, String) {
-        let issued = self.kw.issue(new).unwrap();
+        let issued = self.kw.issue(OP, new).unwrap();
         (issued.credential, issued.key.expose_secret().to_owned())
     }
 
     fn regenerate(&self, id: &CredentialId, options: RegenerateOptions) -> String {
-        let issued = self.kw.regenerate(id, options).unwrap();
+        let issued = self.kw.regenerate(OP, id, options).unwrap();
         assert_eq!(&issued.credential.id, id, "a regenerate keeps the id");
         issued.key.expose_secret().to_owned()
     }
@@ -132,7 +135,7 @@ fn grace_override_and_grace_zero() {
     let (cred, v1) = f.issue(prod_key());
     let hour = RegenerateOptions {
         grace_period: Some(ms(HOUR)),
-        activation_delay: None,
+        ..RegenerateOptions::default()
     };
     let v2 = f.regenerate(&cred.id, hour);
     f.at(T0 + HOUR - 1);
@@ -141,7 +144,7 @@ fn grace_override_and_grace_zero() {
     assert_eq!(version_of(&f.kw, &v1), Err(VerifyError::Expired));
     let zero = RegenerateOptions {
         grace_period: Some(Duration::ZERO),
-        activation_delay: None,
+        ..RegenerateOptions::default()
     };
     let v3 = f.regenerate(&cred.id, zero);
     assert_eq!(
@@ -192,8 +195,8 @@ fn per_call_activation_delay() {
     let new = f.regenerate(
         &cred.id,
         RegenerateOptions {
-            grace_period: None,
             activation_delay: Some(ms(5 * MIN)),
+            ..RegenerateOptions::default()
         },
     );
     assert_eq!(version_of(&f.kw, &new), Err(VerifyError::NotYetActive));
@@ -224,7 +227,22 @@ fn regenerating_keeps_at_most_two_secrets_live() {
     let (cred, k1) = f.issue(prod_key());
     let k2 = f.regenerate(&cred.id, RegenerateOptions::default());
     f.at(T0 + MIN);
-    let k3 = f.regenerate(&cred.id, RegenerateOptions::default());
+    // A third live secret would push k1 out before the day it was promised: refused, nothing
+    // changed, unless the caller asks for exactly that.
+    let before = f.kw.get(OP, &cred.id).unwrap();
+    match f.kw.regenerate(OP, &cred.id, RegenerateOptions::default()) {
+        Err(EngineError::Rotation(RotationError::GraceInProgress { version: 1, until })) => {
+            assert_eq!(until, ts(T0 + DAY));
+        }
+        other => panic!("expected GraceInProgress, got {other:?}"),
+    }
+    assert_eq!(f.kw.get(OP, &cred.id).unwrap(), before);
+    assert_eq!(version_of(&f.kw, &k1), Ok(1));
+    let ending = RegenerateOptions {
+        end_earlier_grace: true,
+        ..RegenerateOptions::default()
+    };
+    let k3 = f.regenerate(&cred.id, ending);
     assert_eq!(
         version_of(&f.kw, &k1),
         Err(VerifyError::Expired),
@@ -245,8 +263,11 @@ fn a_restricted_key_without_permissions_is_rejected_at_issue() {
         Environment::Production,
         "Reporting".parse().unwrap(),
     );
-    match f.kw.issue(new.clone()) {
-        Err(EngineError::Invalid(ModelError::RestrictedWithoutPermissions)) => {}
+    match f.kw.issue(OP, new.clone()) {
+        Err(EngineError::Invalid {
+            field: Field::Permissions,
+            error: ModelError::RestrictedWithoutPermissions,
+        }) => {}
         other => panic!("expected RestrictedWithoutPermissions, got {other:?}"),
     }
     assert_eq!(f.kw.store().len(), 0, "nothing stored");
@@ -254,6 +275,7 @@ fn a_restricted_key_without_permissions_is_rejected_at_issue() {
     assert!(k.starts_with("rk_prod_"));
     // Nor can an update take its last permission away.
     let emptied = f.kw.update(
+        OP,
         &cred.id,
         KeyUpdate {
             permissions: Some(PermissionSet::new()),
@@ -263,14 +285,15 @@ fn a_restricted_key_without_permissions_is_rejected_at_issue() {
     assert!(
         matches!(
             emptied,
-            Err(EngineError::Invalid(
-                ModelError::RestrictedWithoutPermissions
-            ))
+            Err(EngineError::Invalid {
+                field: Field::Permissions,
+                error: ModelError::RestrictedWithoutPermissions,
+            })
         ),
         "{emptied:?}"
     );
     assert_eq!(
-        f.kw.get(&cred.id).unwrap().permissions,
+        f.kw.get(OP, &cred.id).unwrap().permissions,
         perms(&["business:read"])
     );
     // Publishable and secret keys may have none.
@@ -388,13 +411,13 @@ fn missing_and_wildcard_permissions() {
 fn disabled_then_enabled() {
     let f = Fixture::new();
     let (cred, k) = f.issue(prod_key());
-    f.kw.disable(&cred.id).unwrap();
+    f.kw.disable(OP, &cred.id).unwrap();
     assert_eq!(version_of(&f.kw, &k), Err(VerifyError::Disabled));
     assert_eq!(
         f.kw.whoami(&k).map(|c| c.id.clone()),
         Err(VerifyError::Disabled)
     );
-    f.kw.enable(&cred.id).unwrap();
+    f.kw.enable(OP, &cred.id).unwrap();
     assert_eq!(version_of(&f.kw, &k), Ok(1));
 }
 
@@ -404,17 +427,17 @@ fn revoked_stops_every_version_at_once_and_cannot_be_regenerated() {
     let (cred, k1) = f.issue(prod_key());
     let k2 = f.regenerate(&cred.id, RegenerateOptions::default());
     f.at(T0 + SEC);
-    f.kw.revoke(&cred.id).unwrap();
+    f.kw.revoke(OP, &cred.id).unwrap();
     assert_eq!(version_of(&f.kw, &k1), Err(VerifyError::Revoked));
     assert_eq!(version_of(&f.kw, &k2), Err(VerifyError::Revoked));
-    match f.kw.regenerate(&cred.id, RegenerateOptions::default()) {
+    match f.kw.regenerate(OP, &cred.id, RegenerateOptions::default()) {
         Err(EngineError::Rotation(RotationError::Revoked)) => {}
         other => panic!("expected Rotation(Revoked), got {other:?}"),
     }
     // Revoked stays revoked: enabling or disabling does not change the reason.
-    f.kw.disable(&cred.id).unwrap();
+    f.kw.disable(OP, &cred.id).unwrap();
     assert_eq!(version_of(&f.kw, &k2), Err(VerifyError::Revoked));
-    f.kw.enable(&cred.id).unwrap();
+    f.kw.enable(OP, &cred.id).unwrap();
     assert_eq!(version_of(&f.kw, &k2), Err(VerifyError::Revoked));
 }
 
@@ -423,10 +446,10 @@ fn revoking_only_the_old_version_ends_its_grace_early() {
     let f = Fixture::new();
     let (cred, k1) = f.issue(prod_key());
     let k2 = f.regenerate(&cred.id, RegenerateOptions::default());
-    f.kw.revoke_version(&cred.id, 1).unwrap();
+    f.kw.revoke_version(OP, &cred.id, 1).unwrap();
     assert_eq!(version_of(&f.kw, &k1), Err(VerifyError::Revoked));
     assert_eq!(version_of(&f.kw, &k2), Ok(2));
-    match f.kw.revoke_version(&cred.id, 9) {
+    match f.kw.revoke_version(OP, &cred.id, 9) {
         Err(EngineError::Rotation(RotationError::NoSuchVersion(9))) => {}
         other => panic!("expected NoSuchVersion(9), got {other:?}"),
     }
@@ -441,12 +464,13 @@ fn expired_from_the_expiry_on_and_cannot_be_regenerated() {
     assert_eq!(f.kw.verify(&k).unwrap().expires_at(), Some(ts(exp)));
     f.at(exp);
     assert_eq!(version_of(&f.kw, &k), Err(VerifyError::Expired));
-    match f.kw.regenerate(&cred.id, RegenerateOptions::default()) {
+    match f.kw.regenerate(OP, &cred.id, RegenerateOptions::default()) {
         Err(EngineError::Rotation(RotationError::Expired)) => {}
         other => panic!("expected Rotation(Expired), got {other:?}"),
     }
     // Lifting the expiry brings the key back.
     f.kw.update(
+        OP,
         &cred.id,
         KeyUpdate {
             expires_at: Some(None),
@@ -544,23 +568,25 @@ fn regenerate_environment_regenerates_every_live_key_of_that_account_and_environ
     let (p1, p1_old) = f.issue(key(a, Environment::Production));
     let (p2, p2_old) = f.issue(key(a, Environment::Production));
     let (revoked, _) = f.issue(key(a, Environment::Production));
-    f.kw.revoke(&revoked.id).unwrap();
+    f.kw.revoke(OP, &revoked.id).unwrap();
     let (expired, _) = f.issue(key(a, Environment::Production).with_expiry(ts(T0 + MIN)));
     let (a_test, _) = f.issue(key(a, Environment::Test));
     let (b_prod, _) = f.issue(key("acc_b", Environment::Production));
     f.at(T0 + HOUR);
     let before: Vec<Arc<Credential>> = [&revoked, &expired, &a_test, &b_prod]
         .iter()
-        .map(|c| f.kw.get(&c.id).unwrap())
+        .map(|c| f.kw.get(OP, &c.id).unwrap())
         .collect();
 
     let issued =
         f.kw.regenerate_environment(
+            OP,
             &account(a),
             &Environment::Production,
             RegenerateOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .issued;
     let mut got: Vec<CredentialId> = issued.iter().map(|i| i.credential.id.clone()).collect();
     got.sort();
     let mut want = vec![p1.id.clone(), p2.id.clone()];
@@ -580,16 +606,18 @@ fn regenerate_environment_regenerates_every_live_key_of_that_account_and_environ
     assert_eq!(version_of(&f.kw, &p1_old), Err(VerifyError::Expired));
     // Everything else is untouched.
     for b in before {
-        assert_eq!(f.kw.get(&b.id).unwrap(), b, "{} changed", b.id);
+        assert_eq!(f.kw.get(OP, &b.id).unwrap(), b, "{} changed", b.id);
     }
     // An environment with nothing to regenerate.
     let none =
         f.kw.regenerate_environment(
+            OP,
             &account("acc_nobody"),
             &Environment::Production,
             RegenerateOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .issued;
     assert!(none.is_empty());
 }
 
@@ -621,22 +649,24 @@ fn regenerate_environment_skips_a_key_that_expires_midway_and_loses_no_new_key()
     let mut expiring = Vec::new();
     for _ in 0..6 {
         live.push(
-            kw.issue(key(acc, Environment::Production))
+            kw.issue(OP, key(acc, Environment::Production))
                 .unwrap()
                 .credential,
         );
         // Live at the listing (T0), expired one tick (an hour) later.
         let exp = key(acc, Environment::Production).with_expiry(ts(T0 + 30 * MIN));
-        expiring.push(kw.issue(exp).unwrap().credential);
+        expiring.push(kw.issue(OP, exp).unwrap().credential);
     }
     clock.step.store(HOUR, Ordering::SeqCst);
     let issued = kw
         .regenerate_environment(
+            OP,
             &account(acc),
             &Environment::Production,
             RegenerateOptions::default(),
         )
-        .unwrap();
+        .unwrap()
+        .issued;
     let mut got: Vec<CredentialId> = issued.iter().map(|i| i.credential.id.clone()).collect();
     got.sort();
     let mut want: Vec<CredentialId> = live.iter().map(|c| c.id.clone()).collect();
@@ -650,7 +680,7 @@ fn regenerate_environment_skips_a_key_that_expires_midway_and_loses_no_new_key()
     for c in live.iter().chain(&expiring) {
         let returned = issued.iter().filter(|i| i.credential.id == c.id).count();
         assert_eq!(
-            kw.get(&c.id).unwrap().secrets.len(),
+            kw.get(OP, &c.id).unwrap().secrets.len(),
             1 + returned,
             "{}",
             c.id
@@ -675,7 +705,7 @@ fn whoami_returns_the_credential_behind_a_key() {
     // The same credential through the regenerated key.
     let k2 = f.regenerate(&cred.id, RegenerateOptions::default());
     assert_eq!(f.kw.whoami(&k2).unwrap().id, cred.id);
-    f.kw.revoke(&cred.id).unwrap();
+    f.kw.revoke(OP, &cred.id).unwrap();
     assert_eq!(
         f.kw.whoami(&k).map(|c| c.id.clone()),
         Err(VerifyError::Revoked)
@@ -695,22 +725,22 @@ fn sweep_expires_keys_at_their_maximum_age() {
     f.at(T0 + 60 * DAY);
     let (young, young_key) = f.issue(prod_key());
     f.at(T0 + 90 * DAY - 1);
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert_eq!(report.examined, 2);
     assert!(report.expired.is_empty());
     f.at(T0 + 90 * DAY);
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert_eq!(report.expired, vec![old.id.clone()]);
     assert_eq!(version_of(&f.kw, &old_key), Err(VerifyError::Expired));
     assert_eq!(
-        f.kw.get(&old.id).unwrap().expires_at,
+        f.kw.get(OP, &old.id).unwrap().expires_at,
         Some(ts(T0 + 90 * DAY))
     );
     assert_eq!(version_of(&f.kw, &young_key), Ok(1));
     // Applying it again changes nothing.
-    let again = f.kw.sweep(f.kw.now()).unwrap();
+    let again = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert!(again.expired.is_empty(), "{again:?}");
-    assert_eq!(f.kw.get(&young.id).unwrap().expires_at, None);
+    assert_eq!(f.kw.get(OP, &young.id).unwrap().expires_at, None);
 }
 
 #[test]
@@ -724,7 +754,7 @@ fn sweep_reports_rotation_due_and_expiring_soon() {
     let (stale, stale_key) = f.issue(prod_key());
     let (soon, _) = f.issue(prod_key().with_expiry(ts(T0 + 95 * DAY)));
     f.at(T0 + 91 * DAY);
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     let mut due = report.rotation_due.clone();
     due.sort();
     let mut want = vec![stale.id.clone(), soon.id.clone()];
@@ -742,7 +772,7 @@ fn sweep_reports_rotation_due_and_expiring_soon() {
     );
     // Regenerating resets the age.
     f.regenerate(&stale.id, RegenerateOptions::default());
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert_eq!(report.rotation_due, vec![soon.id.clone()]);
 }
 
@@ -752,13 +782,13 @@ fn sweep_purges_dead_secrets_after_purge_after() {
     let (cred, k1) = f.issue(prod_key());
     let k2 = f.regenerate(&cred.id, RegenerateOptions::default());
     f.at(T0 + DAY + 30 * DAY - 1);
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert!(report.purged.is_empty());
     assert_eq!(version_of(&f.kw, &k1), Err(VerifyError::Expired));
     f.at(T0 + DAY + 30 * DAY);
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert_eq!(report.purged, vec![(cred.id.clone(), 1)]);
-    let stored = f.kw.get(&cred.id).unwrap();
+    let stored = f.kw.get(OP, &cred.id).unwrap();
     assert_eq!(
         stored.secrets.iter().map(|s| s.version).collect::<Vec<_>>(),
         vec![2]
@@ -766,12 +796,12 @@ fn sweep_purges_dead_secrets_after_purge_after() {
     // A purged secret is no longer known at all; the current key is unaffected.
     assert_eq!(version_of(&f.kw, &k1), Err(VerifyError::Unknown));
     assert_eq!(version_of(&f.kw, &k2), Ok(2));
-    let again = f.kw.sweep(f.kw.now()).unwrap();
+    let again = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert!(again.purged.is_empty());
     // The newest secret is never purged, even long after a revoke.
-    f.kw.revoke(&cred.id).unwrap();
+    f.kw.revoke(OP, &cred.id).unwrap();
     f.at(T0 + 400 * DAY);
-    let report = f.kw.sweep(f.kw.now()).unwrap();
+    let report = f.kw.sweep(OP, f.kw.now()).unwrap();
     assert!(report.purged.is_empty(), "{report:?}");
     assert_eq!(version_of(&f.kw, &k2), Err(VerifyError::Revoked));
 }
@@ -828,7 +858,12 @@ fn corrupt_storage_surfaces_through_startup_errors() {
         .unwrap()
     };
     let kw = open(false);
-    let k = kw.issue(prod_key()).unwrap().key.expose_secret().to_owned();
+    let k = kw
+        .issue(OP, prod_key())
+        .unwrap()
+        .key
+        .expose_secret()
+        .to_owned();
     assert!(kw.startup_errors().is_empty());
     drop(kw);
     let kw = open(true);
@@ -855,21 +890,21 @@ fn sled_keys_survive_a_reopen_with_their_lifecycle_state() {
     let open = || Keyward::open(Config::sled(&path).with_clock(clock.clone())).unwrap();
     let kw = open();
     let (cred, k1) = {
-        let i = kw.issue(prod_key()).unwrap();
+        let i = kw.issue(OP, prod_key()).unwrap();
         (i.credential, i.key.expose_secret().to_owned())
     };
     clock.set(ts(T0 + HOUR));
     let k2 = kw
-        .regenerate(&cred.id, RegenerateOptions::default())
+        .regenerate(OP, &cred.id, RegenerateOptions::default())
         .unwrap()
         .key
         .expose_secret()
         .to_owned();
     let (revoked, k3) = {
-        let i = kw.issue(prod_key()).unwrap();
+        let i = kw.issue(OP, prod_key()).unwrap();
         (i.credential, i.key.expose_secret().to_owned())
     };
-    kw.revoke(&revoked.id).unwrap();
+    kw.revoke(OP, &revoked.id).unwrap();
     drop(kw);
     let kw = open();
     assert!(kw.startup_errors().is_empty());
@@ -928,7 +963,7 @@ fn regenerate_environment_failing_partway_hands_back_the_keys_already_rotated() 
     .unwrap();
     let old: Vec<String> = (0..3)
         .map(|_| {
-            kw.issue(key("acc_p", Environment::Production))
+            kw.issue(OP, key("acc_p", Environment::Production))
                 .unwrap()
                 .key
                 .expose_secret()
@@ -939,6 +974,7 @@ fn regenerate_environment_failing_partway_hands_back_the_keys_already_rotated() 
     writes_left.store(1, Ordering::SeqCst);
     let partial = kw
         .regenerate_environment(
+            OP,
             &account("acc_p"),
             &Environment::Production,
             RegenerateOptions::default(),

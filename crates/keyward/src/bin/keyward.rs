@@ -24,7 +24,10 @@ use keyward::core::{
 };
 use keyward::rotation::RegenerateOptions;
 use keyward::store::ListQuery;
-use keyward::{DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, StoreKind};
+use keyward::{
+    DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, OPERATOR_ACCOUNT, Principal,
+    StoreKind,
+};
 use serde_json::json;
 
 use output::{credential_json, credential_rows, credential_table, print, print_json, table};
@@ -52,15 +55,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Create the data directory, the pepper and the store, and print a first admin key (once).
+    /// Create the data directory, the pepper and the store, and print a first operator
+    /// (administrator) key, once.
     Init {
-        /// Account of the admin key.
-        #[arg(long, value_name = "ID", default_value = "acc_admin")]
-        account: AccountId,
         /// The store: redb (the default for a new directory) or sled. An initialised directory
         /// keeps the store it has.
         #[arg(long, value_name = "KIND")]
         backend: Option<StoreKind>,
+        /// On an initialised store, print a new operator key instead (recovery, e.g. when the
+        /// last administrator key is lost: the API never removes the last one, the CLI can
+        /// always make another).
+        #[arg(long)]
+        recover: bool,
     },
     /// Issue a key and print it (once).
     Issue {
@@ -107,6 +113,10 @@ enum Command {
         /// How long until the new key works (default 0s).
         #[arg(long, value_name = "DURATION")]
         activation_delay: Option<humantime::Duration>,
+        /// End a secret still in an earlier grace period now (otherwise such a regenerate is
+        /// refused: a promised grace is never cut without asking).
+        #[arg(long)]
+        end_earlier_grace: bool,
     },
     /// Regenerate every live key of an account in an environment.
     RegenerateEnv {
@@ -215,6 +225,10 @@ impl From<EngineError> for Failure {
 
 type Result<T, E = Failure> = std::result::Result<T, E>;
 
+/// The CLI works on the data directory itself: it acts as the local operator, which may do
+/// anything (including recovering a deployment through `init --recover`).
+const OP: &Principal = &Principal::LocalOperator;
+
 /// Flattens a message to one line.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -258,7 +272,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     let data = cli.data.as_path();
     let json = cli.json;
     match cli.command {
-        Command::Init { account, backend } => init(data, account, backend, json),
+        Command::Init { backend, recover } => init(data, backend, recover, json),
         Command::Issue {
             account,
             key_type,
@@ -275,7 +289,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             if let Some(expires) = expires {
                 new = new.with_expiry(parse_expiry(&expires, kw.now())?);
             }
-            let issued = kw.issue(new)?;
+            let issued = kw.issue(OP, new)?;
             show_issued(&kw, &issued, json);
             Ok(ExitCode::SUCCESS)
         }
@@ -288,13 +302,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             id,
             grace,
             activation_delay,
+            end_earlier_grace,
         } => {
             let kw = open(data)?;
             let issued = kw.regenerate(
+                OP,
                 &id,
                 RegenerateOptions {
                     grace_period: grace.map(Into::into),
                     activation_delay: activation_delay.map(Into::into),
+                    end_earlier_grace,
                 },
             )?;
             show_issued(&kw, &issued, json);
@@ -303,10 +320,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::RegenerateEnv { account, env } => {
             let kw = open(data)?;
             // Keys regenerated before a failure are durably rotated: show them, then fail.
-            let (issued, failure) =
-                match kw.regenerate_environment(&account, &env, RegenerateOptions::default()) {
-                    Ok(issued) => (issued, None),
-                    Err(partial) => (partial.issued, Some(partial.error)),
+            let (issued, skipped, failure) =
+                match kw.regenerate_environment(OP, &account, &env, RegenerateOptions::default()) {
+                    Ok(done) => (done.issued, done.skipped, None),
+                    Err(partial) => (partial.issued, partial.skipped, Some(partial.error)),
                 };
             if let (true, Some(e)) = (issued.is_empty(), &failure) {
                 return Err(Failure(e.to_string()));
@@ -339,9 +356,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }));
                 print(&table(&rows));
             }
-            if issued.is_empty() {
+            for s in &skipped {
+                eprintln!(
+                    "note: {} left alone: {}",
+                    s.id,
+                    one_line(&s.reason.to_string())
+                );
+            }
+            if issued.is_empty() && skipped.is_empty() {
                 eprintln!("note: {account} has no live keys in {env}; nothing was regenerated");
-            } else {
+            } else if !issued.is_empty() {
                 warn_once(issued.len());
             }
             if let Some(e) = failure {
@@ -351,7 +375,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Show { id } => {
             let kw = open(data)?;
-            let c = kw.get(&id)?;
+            let c = kw.get(OP, &id)?;
             show_credential(&kw, &c, json);
             Ok(ExitCode::SUCCESS)
         }
@@ -370,7 +394,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let mut items = Vec::new();
             loop {
-                let page = kw.list(&query)?;
+                let page = kw.list(OP, &query)?;
                 items.extend(page.items);
                 match page.next {
                     Some(next) => query.after = Some(next),
@@ -386,9 +410,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Revoke { id } => change(data, json, "revoked", |kw| kw.revoke(&id)),
-        Command::Disable { id } => change(data, json, "disabled", |kw| kw.disable(&id)),
-        Command::Enable { id } => change(data, json, "enabled", |kw| kw.enable(&id)),
+        Command::Revoke { id } => change(data, json, "revoked", |kw| kw.revoke(OP, &id)),
+        Command::Disable { id } => change(data, json, "disabled", |kw| kw.disable(OP, &id)),
+        Command::Enable { id } => change(data, json, "enabled", |kw| kw.enable(OP, &id)),
         Command::Sweep => sweep(data, json),
         Command::Export { output } => export(data, &output, json),
         Command::Doctor { dry_run } => doctor(data, dry_run, json),
@@ -419,40 +443,35 @@ fn open(data: &Path) -> Result<Keyward> {
     Ok(kw)
 }
 
-fn admin_permissions() -> Result<PermissionSet> {
-    PermissionSet::parse([
-        "api-key:read",
-        "api-key:write",
-        "api-key:verify",
-        "api-key:admin",
-    ])
-    .map_err(|e| Failure(e.to_string()))
-}
-
-fn init(
-    data: &Path,
-    account: AccountId,
-    backend: Option<StoreKind>,
-    json: bool,
-) -> Result<ExitCode> {
+fn init(data: &Path, backend: Option<StoreKind>, recover: bool, json: bool) -> Result<ExitCode> {
     let dir = DataDir::new(data);
     let config = dir.init(backend)?;
     let kw = dir.open_config(config)?;
     warn_startup(&kw);
     let existing = kw.store().len();
-    if existing > 0 {
+    if existing > 0 && !recover {
         return Err(format!(
             "{} is already initialised ({existing} key{} stored); init issues the first admin key \
-             only once: use `keyward issue` for more keys",
+             only once: use `keyward issue` for more keys, or `keyward init --recover` for \
+             another operator key",
             data.display(),
             if existing == 1 { "" } else { "s" }
         )
         .into());
     }
-    let name: Name = "admin".parse().map_err(|e| Failure(format!("{e}")))?;
+    let account: AccountId = OPERATOR_ACCOUNT
+        .parse()
+        .map_err(|e| Failure(format!("{e}")))?;
+    let name: Name = if existing > 0 {
+        "recovered admin"
+    } else {
+        "admin"
+    }
+    .parse()
+    .map_err(|e| Failure(format!("{e}")))?;
     let new = NewKey::new(account, KeyType::Secret, Environment::Production, name)
-        .with_permissions(admin_permissions()?);
-    let issued = kw.issue(new)?;
+        .with_permissions(keyward::authority::root_permissions());
+    let issued = kw.issue(OP, new)?;
     show_issued(&kw, &issued, json);
     Ok(ExitCode::SUCCESS)
 }
@@ -485,9 +504,6 @@ fn parse_expiry(s: &str, now: Timestamp) -> Result<Timestamp> {
             }
         },
     };
-    if t <= now {
-        return Err(format!("--expires {s:?}: must be in the future").into());
-    }
     Ok(t)
 }
 
@@ -601,7 +617,7 @@ fn verify(
 
 fn sweep(data: &Path, json: bool) -> Result<ExitCode> {
     let kw = open(data)?;
-    let report = kw.sweep(kw.now())?;
+    let report = kw.sweep(OP, kw.now())?;
     let ids = |v: &[CredentialId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     if json {
         print_json(&json!({
@@ -661,7 +677,9 @@ fn export(data: &Path, output: &Path, json: bool) -> Result<ExitCode> {
     let kw = open(data)?;
     let (summary, shown) = if is_stdio(output) {
         let mut out = io::BufWriter::new(io::stdout().lock());
-        let summary = kw.export(&mut out).map_err(|e| Failure(e.to_string()))?;
+        let summary = kw
+            .export(OP, &mut out)
+            .map_err(|e| Failure(e.to_string()))?;
         (summary, "standard output".to_owned())
     } else {
         (export_to_file(&kw, output)?, output.display().to_string())
@@ -716,7 +734,9 @@ fn export_to_file(kw: &Keyward, path: &Path) -> Result<keyward::ExportSummary> {
         .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let result = (|| {
         let mut out = io::BufWriter::new(file);
-        let summary = kw.export(&mut out).map_err(|e| Failure(e.to_string()))?;
+        let summary = kw
+            .export(OP, &mut out)
+            .map_err(|e| Failure(e.to_string()))?;
         let file = out
             .into_inner()
             .map_err(|e| format!("cannot write {}: {}", tmp.display(), e.error()))?;
@@ -740,11 +760,11 @@ fn import(data: &Path, input: &Path, force: bool, json: bool) -> Result<ExitCode
     let kw = open(data)?;
     let options = keyward::ImportOptions { force };
     let result = if is_stdio(input) {
-        kw.import_with(&mut io::stdin().lock(), options)
+        kw.import_with(OP, &mut io::stdin().lock(), options)
     } else {
         let file =
             fs::File::open(input).map_err(|e| format!("cannot open {}: {e}", input.display()))?;
-        kw.import_with(&mut io::BufReader::new(file), options)
+        kw.import_with(OP, &mut io::BufReader::new(file), options)
     };
     let summary = result.map_err(|e| Failure(e.to_string()))?;
     if json {

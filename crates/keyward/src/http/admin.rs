@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use super::api::AppState;
 use super::auth::{Need, authenticate};
 use super::problem::{Problem, ProblemBody};
+use crate::Right;
 
 /// Bytes handed to the response at a time.
 const CHUNK: usize = 64 * 1024;
@@ -34,7 +35,7 @@ const JSONL: &str = "application/jsonl";
     responses(
         (status = 200, description = "The export, streamed: a header line, one line per key, a trailer line", content_type = "application/jsonl"),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Not a secret key with `api-key:read` and `api-key:admin`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator key with `api-key:read` and `api-key:admin`", body = ProblemBody, content_type = "application/problem+json"),
         (status = 500, description = "The store could not be read", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("api_key" = ["api-key:read", "api-key:admin"]), ("bearer" = ["api-key:read", "api-key:admin"]))
@@ -43,15 +44,19 @@ pub(crate) async fn export(
     State(st): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    authenticate(&st.kw, &st.perms, &headers, Need::Admin)?;
+    let caller = authenticate(&st.kw, &headers, Need::Right(Right::Read))?;
+    st.kw
+        .authorize_export(&caller.principal)
+        .map_err(Problem::from_engine)?;
     let (tx, mut rx) = mpsc::channel(CHUNKS_IN_FLIGHT);
     let kw = st.kw.clone();
+    let principal = caller.principal;
     tokio::task::spawn_blocking(move || {
         let mut out = ChannelWriter {
             tx,
             buf: Vec::with_capacity(CHUNK),
         };
-        if let Err(e) = kw.export(&mut out) {
+        if let Err(e) = kw.export(&principal, &mut out) {
             // Aborts the response: the client sees a body cut short, without its trailer,
             // which an import refuses. (Nothing is left to receive it if the client left.)
             let _ = out.tx.blocking_send(Err(io::Error::other(e.to_string())));

@@ -12,36 +12,33 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use keyward_core::{
-    AccountId, Credential, CredentialId, Environment, KeyType, Metadata, ModelError, Name,
-    PermissionSet, Timestamp,
+    AccountId, Credential, CredentialId, Environment, KeyType, Metadata, Name, PermissionSet,
+    Timestamp,
 };
-use keyward_rotation::{RegenerateOptions, RotationError, SecretState, live_secrets, secret_state};
-use keyward_store::{ListQuery, StoreError};
+use keyward_rotation::{RegenerateOptions, SecretState, live_secrets, secret_state};
+use keyward_store::ListQuery;
 use serde::Serialize;
 use utoipa::openapi::security::SecurityScheme;
 use utoipa::openapi::security::{ApiKey as ApiKeyScheme, ApiKeyValue, HttpAuthScheme, HttpBuilder};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use super::auth::{Caller, Need, Perms, authenticate};
+use super::auth::{API_KEY_HEADER, Caller, Need, authenticate, presented_key};
 use super::input::Fields;
 use super::problem::{InvalidField, Problem, ProblemBody};
-use crate::{EngineError, KeyUpdate, Keyward, NewKey};
+use crate::{EngineError, KeyUpdate, Keyward, NewKey, Right};
 
 /// Shared state of the service.
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) kw: Keyward,
-    pub(crate) perms: Arc<Perms>,
-    /// Serialises `POST /apikeys/regenerate`'s find-or-create within this process.
-    pub(crate) env_lock: Arc<parking_lot::Mutex<()>>,
     pub(crate) openapi: Arc<str>,
 }
 
 type ApiResult = Result<Response, Problem>;
 type Body = Result<Bytes, BytesRejection>;
 
-/// Longest grace period or activation delay accepted by a regenerate (10 years).
-const MAX_DURATION_SECONDS: u64 = 10 * 365 * 24 * 3600;
+const READ: Need = Need::Right(Right::Read);
+const WRITE: Need = Need::Right(Right::Write);
 
 // ----- wire types ---------------------------------------------------------------------------
 
@@ -192,7 +189,7 @@ pub(crate) struct CreateApiKeyRequest {
     /// Permissions; a restricted key needs at least one.
     #[schema(example = json!(["business:read"]))]
     permissions: Vec<String>,
-    /// Owning account; default: the caller's. Another account needs `api-key:admin`.
+    /// Owning account; default: the caller's. Another account needs an operator key holding `api-key:admin`.
     account_id: Option<String>,
     /// Expiry (RFC 3339, in the future).
     #[schema(format = DateTime)]
@@ -231,6 +228,9 @@ pub(crate) struct RegenerateRequest {
     /// How long until the new key works (default: the service's policy).
     #[schema(maximum = 315_360_000)]
     activation_delay_seconds: Option<u64>,
+    /// End a secret still in an earlier regenerate's grace period now, before its promised end
+    /// (default `false`: such a regenerate is refused with 409 `grace_in_progress`).
+    end_earlier_grace: Option<bool>,
 }
 
 /// `POST /apikeys/regenerate`.
@@ -241,7 +241,7 @@ pub(crate) struct EnvironmentKeyRequest {
     /// Any environment name: `production`, `test` or `[a-z0-9]{1,16}`.
     #[schema(example = "staging", pattern = "^(production|test|[a-z0-9]{1,16})$")]
     environment: String,
-    /// Account; default: the caller's. Another account needs `api-key:admin`.
+    /// Account; default: the caller's. Another account needs an operator key holding `api-key:admin`.
     account_id: Option<String>,
 }
 
@@ -295,7 +295,9 @@ pub(crate) struct ResponseStatus {
 pub(crate) struct RegenerateApiKeysResponse {
     /// Every regenerated key of the account in the environment.
     Results: Vec<UserApiKey>,
-    /// Always empty.
+    /// Empty, or `skipped`: the comma-separated ids of live keys left alone because the
+    /// calling key could not regenerate them by id (stronger than it, or outliving it), or
+    /// because an earlier grace period is still running.
     Meta: BTreeMap<String, String>,
     /// Always empty on success.
     ResponseStatus: ResponseStatus,
@@ -347,7 +349,7 @@ pub(crate) struct VerifyResponse {
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // Documents the query; read field by field.
 pub(crate) struct ListParams {
-    /// Account to list; default: the caller's. Another account needs `api-key:admin`.
+    /// Account to list; default: the caller's. Another account needs an operator key holding `api-key:admin`.
     account_id: Option<String>,
     /// Only this environment.
     environment: Option<String>,
@@ -421,61 +423,12 @@ fn api_key(c: &Credential, now: Timestamp) -> ApiKey {
     }
 }
 
-/// The field a model error is about.
-fn field_of(e: &ModelError) -> &'static str {
-    match e {
-        ModelError::NameEmpty
-        | ModelError::NameTooLong { .. }
-        | ModelError::NameControlCharacter => "name",
-        ModelError::InvalidAccountId => "account_id",
-        ModelError::InvalidEnvironment | ModelError::InvalidEnvironmentTag => "environment",
-        ModelError::InvalidKeyType => "type",
-        ModelError::MetadataTooLarge { .. } => "meta",
-        ModelError::InvalidTimestamp => "expires_at",
-        ModelError::RestrictedWithoutPermissions | ModelError::PermissionNotAllowed { .. } => {
-            "permissions"
-        }
-        _ => "body",
-    }
-}
-
-/// Maps an engine error to its problem. Nothing here carries secret material.
-fn engine_problem(e: EngineError) -> Problem {
-    match e {
-        EngineError::Invalid(ModelError::Rng) => Problem::internal(),
-        EngineError::Invalid(m) => Problem::validation(vec![InvalidField {
-            name: field_of(&m).to_owned(),
-            value: None,
-            message: m.to_string(),
-        }]),
-        EngineError::NotFound(_) => Problem::not_found(),
-        EngineError::Rotation(r) => {
-            let code = match r {
-                RotationError::Revoked => "key_revoked",
-                RotationError::Expired => "key_expired",
-                _ => "conflict",
-            };
-            Problem::new(StatusCode::CONFLICT, code, r.to_string())
-        }
-        EngineError::Contended(_) | EngineError::Store(StoreError::InUse { .. }) => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the key store is busy; try again",
-        ),
-        _ => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "storage_error",
-            "the key store failed",
-        ),
-    }
-}
-
 /// Runs a (durable, so possibly slow) engine write off the async workers.
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, Problem> {
     match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(engine_problem),
+        Ok(r) => r.map_err(Problem::from_engine),
         Err(_) => Err(Problem::internal()),
     }
 }
@@ -522,59 +475,9 @@ fn parse_meta(f: &mut Fields, raw: Option<BTreeMap<String, String>>) -> Option<M
     }
 }
 
-fn parse_expiry(f: &mut Fields, raw: Option<String>, now: Timestamp) -> Option<Timestamp> {
-    let shown = raw.clone();
-    let t: Timestamp = parse_field(f, "expires_at", raw)?;
-    if t <= now {
-        f.invalid("expires_at", shown.as_deref(), "must be in the future");
-        return None;
-    }
-    Some(t)
-}
-
-fn parse_environment(
-    f: &mut Fields,
-    kw: &Keyward,
-    field: &str,
-    raw: Option<String>,
-) -> Option<Environment> {
-    let shown = raw.clone();
-    let env: Environment = parse_field(f, field, raw)?;
-    // The deployment's format must be able to mint keys for it (custom tag clashes).
-    if kw.format().environments().tag_of(&env).is_err() {
-        f.invalid(
-            field,
-            shown.as_deref(),
-            ModelError::InvalidEnvironment.to_string(),
-        );
-        return None;
-    }
-    Some(env)
-}
-
-/// The account a request targets: `requested` (checked against the caller's reach) or the
-/// caller's own.
-fn target_account(caller: &Caller, requested: Option<AccountId>) -> Result<AccountId, Problem> {
-    match requested {
-        None => Ok(caller.account().clone()),
-        Some(a) => {
-            caller.reach(&a)?;
-            Ok(a)
-        }
-    }
-}
-
-/// Reads a credential the caller may reach, by the id in the path.
-fn reachable(
-    st: &AppState,
-    caller: &Caller,
-    id: &str,
-) -> Result<(CredentialId, Arc<Credential>), Problem> {
-    // A string that is not an id names no key.
-    let id: CredentialId = id.parse().map_err(|_| Problem::not_found())?;
-    let cred = st.kw.get(&id).map_err(engine_problem)?;
-    caller.reach(&cred.account)?;
-    Ok((id, cred))
+/// The id in a path: a string that is not an id names no key.
+fn path_id(id: &str) -> Result<CredentialId, Problem> {
+    id.parse().map_err(|_| Problem::not_found())
 }
 
 fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
@@ -593,7 +496,7 @@ fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
         (status = 201, description = "Created", body = CreatedApiKey),
         (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, another account, or more than the caller holds", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -604,7 +507,7 @@ pub(crate) async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
     let mut f = Fields::parse(
         body,
         &[
@@ -623,25 +526,16 @@ pub(crate) async fn create_key(
     let key_type = f.required_string("type");
     let key_type: Option<KeyType> = parse_field(&mut f, "type", key_type);
     let environment = f.required_string("environment");
-    let environment = parse_environment(&mut f, &st.kw, "environment", environment);
+    let environment: Option<Environment> = parse_field(&mut f, "environment", environment);
     let perms = f.strings("permissions");
     let perms = f.required("permissions", perms);
     let perms = parse_permissions(&mut f, perms);
     let account = f.string("account_id");
     let account: Option<AccountId> = parse_field(&mut f, "account_id", account);
-    let now = st.kw.now();
     let expires_at = f.string("expires_at");
-    let expires_at = parse_expiry(&mut f, expires_at, now);
+    let expires_at: Option<Timestamp> = parse_field(&mut f, "expires_at", expires_at);
     let meta = f.string_map("meta");
     let meta = parse_meta(&mut f, meta);
-    if key_type == Some(KeyType::Restricted) && perms.as_ref().is_some_and(PermissionSet::is_empty)
-    {
-        f.invalid(
-            "permissions",
-            None,
-            ModelError::RestrictedWithoutPermissions.to_string(),
-        );
-    }
     f.finish()?;
     let (Some(name), Some(key_type), Some(environment), Some(perms)) =
         (name, key_type, environment, perms)
@@ -649,7 +543,7 @@ pub(crate) async fn create_key(
         // Unreachable: every `None` above recorded a validation error.
         return Err(Problem::validation(Vec::new()));
     };
-    let account = target_account(&caller, account)?;
+    let account = account.unwrap_or_else(|| caller.account().clone());
     let mut new = NewKey::new(account, key_type, environment, name)
         .with_permissions(perms)
         .with_metadata(meta.unwrap_or_default());
@@ -657,7 +551,7 @@ pub(crate) async fn create_key(
         new = new.with_expiry(t);
     }
     let kw = st.kw.clone();
-    let issued = blocking(move || kw.issue(new)).await?;
+    let issued = blocking(move || kw.issue(&caller.principal, new)).await?;
     let body = CreatedApiKey {
         api_key: api_key(&issued.credential, st.kw.now()),
         key: issued.key.expose_secret().to_owned(),
@@ -669,7 +563,8 @@ pub(crate) async fn create_key(
     Ok(resp)
 }
 
-/// List the API keys of the caller's account (or, with `api-key:admin`, another account's).
+/// List the API keys of the caller's account (or, for an operator key holding `api-key:admin`,
+/// another account's).
 #[utoipa::path(
     get, path = "/api-keys", tag = "api-keys",
     params(ListParams),
@@ -677,7 +572,7 @@ pub(crate) async fn create_key(
         (status = 200, description = "One page of keys", body = ApiKeyList),
         (status = 400, description = "Malformed query", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, another account, or more than the caller holds", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filter", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("api_key" = ["api-key:read"]), ("bearer" = ["api-key:read"]))
@@ -687,7 +582,7 @@ pub(crate) async fn list_keys(
     headers: HeaderMap,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Read)?;
+    let caller = authenticate(&st.kw, &headers, READ)?;
     let Query(pairs) = query.map_err(|_| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -733,17 +628,20 @@ pub(crate) async fn list_keys(
     let after_raw = f.string("starting_after");
     let after: Option<CredentialId> = parse_field(&mut f, "starting_after", after_raw);
     f.finish()?;
-    let account = target_account(&caller, account)?;
+    let account = account.unwrap_or_else(|| caller.account().clone());
     let page = st
         .kw
-        .list(&ListQuery {
-            account: Some(account),
-            environment,
-            key_type,
-            after,
-            limit,
-        })
-        .map_err(engine_problem)?;
+        .list(
+            &caller.principal,
+            &ListQuery {
+                account: Some(account),
+                environment,
+                key_type,
+                after,
+                limit,
+            },
+        )
+        .map_err(Problem::from_engine)?;
     let now = st.kw.now();
     let data = page.items.iter().map(|c| api_key(c, now)).collect();
     Ok(json(
@@ -763,8 +661,8 @@ pub(crate) async fn list_keys(
     responses(
         (status = 200, description = "The key", body = ApiKey),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, or the key holds permissions the caller does not", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id, or another account's key", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("api_key" = ["api-key:read"]), ("bearer" = ["api-key:read"]))
 )]
@@ -773,8 +671,12 @@ pub(crate) async fn get_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Read)?;
-    let (_, cred) = reachable(&st, &caller, &id)?;
+    let caller = authenticate(&st.kw, &headers, READ)?;
+    let id = path_id(&id)?;
+    let cred = st
+        .kw
+        .get(&caller.principal, &id)
+        .map_err(Problem::from_engine)?;
     Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
 }
 
@@ -785,8 +687,9 @@ pub(crate) async fn get_key(
     responses(
         (status = 200, description = "The revoked key", body = ApiKey),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, or the key holds permissions the caller does not", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id, or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The deployment's last administrator", body = ProblemBody, content_type = "application/problem+json"),
     ),
     security(("api_key" = ["api-key:write"]), ("bearer" = ["api-key:write"]))
 )]
@@ -795,10 +698,10 @@ pub(crate) async fn delete_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
-    let (id, _) = reachable(&st, &caller, &id)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
+    let id = path_id(&id)?;
     let kw = st.kw.clone();
-    let cred = blocking(move || kw.revoke(&id)).await?;
+    let cred = blocking(move || kw.revoke(&caller.principal, &id)).await?;
     Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
 }
 
@@ -811,8 +714,9 @@ pub(crate) async fn delete_key(
         (status = 200, description = "The updated key", body = ApiKey),
         (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, or the key holds permissions the caller does not", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id, or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The deployment's last administrator", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -824,8 +728,8 @@ pub(crate) async fn update_key(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
-    let (id, current) = reachable(&st, &caller, &id)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
+    let id = path_id(&id)?;
     let mut f = Fields::parse(
         body,
         &["name", "permissions", "meta", "expires_at", "enabled"],
@@ -836,7 +740,6 @@ pub(crate) async fn update_key(
     let perms = f.strings("permissions");
     let meta = f.string_map("meta");
     let enabled = f.bool("enabled");
-    let now = st.kw.now();
     let update = KeyUpdate {
         name: parse_field(&mut f, "name", name),
         permissions: parse_permissions(&mut f, perms),
@@ -844,28 +747,13 @@ pub(crate) async fn update_key(
         expires_at: match expires_raw {
             None => None,
             Some(None) => Some(None),
-            Some(raw) => parse_expiry(&mut f, raw, now).map(Some),
+            Some(raw) => parse_field(&mut f, "expires_at", raw).map(Some),
         },
         enabled,
     };
-    if current.key_type == KeyType::Restricted
-        && update
-            .permissions
-            .as_ref()
-            .is_some_and(PermissionSet::is_empty)
-    {
-        f.invalid(
-            "permissions",
-            None,
-            ModelError::RestrictedWithoutPermissions.to_string(),
-        );
-    }
     f.finish()?;
-    if update == KeyUpdate::default() {
-        return Ok(json(StatusCode::OK, &api_key(&current, now)));
-    }
     let kw = st.kw.clone();
-    let cred = blocking(move || kw.update(&id, update)).await?;
+    let cred = blocking(move || kw.update(&caller.principal, &id, update)).await?;
     Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
 }
 
@@ -878,9 +766,9 @@ pub(crate) async fn update_key(
         (status = 200, description = "The new key", body = RegeneratedApiKey),
         (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account's key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown id", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 409, description = "The key is revoked or expired", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, or the key holds permissions the caller does not", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id, or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 409, description = "The key is revoked or expired, or an earlier grace period is running", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -892,34 +780,25 @@ pub(crate) async fn regenerate_key(
     Path(id): Path<String>,
     body: Body,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
-    let (id, _) = reachable(&st, &caller, &id)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
+    let id = path_id(&id)?;
     let mut f = Fields::parse(
         body,
-        &["grace_period_seconds", "activation_delay_seconds"],
+        &[
+            "grace_period_seconds",
+            "activation_delay_seconds",
+            "end_earlier_grace",
+        ],
         true,
     )?;
-    let grace = f.u64("grace_period_seconds");
-    let delay = f.u64("activation_delay_seconds");
-    let seconds = |f: &mut Fields, name: &str, v: Option<u64>| {
-        let v = v?;
-        if v > MAX_DURATION_SECONDS {
-            f.invalid(
-                name,
-                Some(&v.to_string()),
-                format!("must be at most {MAX_DURATION_SECONDS}"),
-            );
-            return None;
-        }
-        Some(Duration::from_secs(v))
-    };
     let options = RegenerateOptions {
-        grace_period: seconds(&mut f, "grace_period_seconds", grace),
-        activation_delay: seconds(&mut f, "activation_delay_seconds", delay),
+        grace_period: f.u64("grace_period_seconds").map(Duration::from_secs),
+        activation_delay: f.u64("activation_delay_seconds").map(Duration::from_secs),
+        end_earlier_grace: f.bool("end_earlier_grace").unwrap_or(false),
     };
     f.finish()?;
     let kw = st.kw.clone();
-    let issued = blocking(move || kw.regenerate(&id, options)).await?;
+    let issued = blocking(move || kw.regenerate(&caller.principal, &id, options)).await?;
     let c = &issued.credential;
     Ok(json(
         StatusCode::OK,
@@ -940,8 +819,10 @@ pub(crate) async fn regenerate_key(
 /// Regenerate the account's key for an environment.
 ///
 /// The account's key for environment `E` is its secret key in `E` named `E`. If there is none,
-/// it is created with the calling key's permissions; otherwise it is regenerated (the old key
-/// keeps working for the grace period).
+/// it is created on the caller's behalf: it holds the calling key's permissions without `*`
+/// and without any `api-key:…` permission, and expires with the calling key. Otherwise it is
+/// regenerated (the old key keeps working for the grace period), if the calling key could
+/// regenerate it by id.
 #[utoipa::path(
     post, path = "/apikeys/regenerate", tag = "environments",
     request_body = EnvironmentKeyRequest,
@@ -949,7 +830,7 @@ pub(crate) async fn regenerate_key(
         (status = 200, description = "The environment's key", body = EnvironmentKey),
         (status = 400, description = "Malformed JSON", body = ProblemBody, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
-        (status = 403, description = "Missing permission or another account", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission, another account, or more than the caller holds", body = ProblemBody, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = ProblemBody, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed", body = ProblemBody, content_type = "application/problem+json"),
     ),
@@ -960,10 +841,10 @@ pub(crate) async fn regenerate_environment_key(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
     let mut f = Fields::parse(body, &["environment", "account_id"], false)?;
     let environment = f.required_string("environment");
-    let environment = parse_environment(&mut f, &st.kw, "environment", environment);
+    let environment: Option<Environment> = parse_field(&mut f, "environment", environment);
     let account = f.string("account_id");
     let account: Option<AccountId> = parse_field(&mut f, "account_id", account);
     f.finish()?;
@@ -971,46 +852,10 @@ pub(crate) async fn regenerate_environment_key(
         // Unreachable: a missing or invalid environment recorded a validation error.
         return Err(Problem::validation(Vec::new()));
     };
-    let account = target_account(&caller, account)?;
-    let name: Name = environment
-        .as_str()
-        .parse()
-        .map_err(|e: ModelError| engine_problem(e.into()))?;
-    let perms = caller.verified.permissions().clone();
+    let account = account.unwrap_or_else(|| caller.account().clone());
     let kw = st.kw.clone();
-    let lock = Arc::clone(&st.env_lock);
-    let issued = blocking(move || {
-        let _guard = lock.lock();
-        let now = kw.now();
-        let mut query = ListQuery {
-            account: Some(account.clone()),
-            environment: Some(environment.clone()),
-            key_type: Some(KeyType::Secret),
-            after: None,
-            limit: 1000,
-        };
-        let existing = loop {
-            let page = kw.list(&query)?;
-            if let Some(c) = page
-                .items
-                .iter()
-                .find(|c| c.name == name && live_secrets(c, now).next().is_some())
-            {
-                break Some(c.id.clone());
-            }
-            match page.next {
-                Some(next) => query.after = Some(next),
-                None => break None,
-            }
-        };
-        match existing {
-            Some(id) => kw.regenerate(&id, RegenerateOptions::default()),
-            None => kw.issue(
-                NewKey::new(account, KeyType::Secret, environment, name).with_permissions(perms),
-            ),
-        }
-    })
-    .await?;
+    let issued =
+        blocking(move || kw.environment_key(&caller.principal, &account, &environment)).await?;
     Ok(json(
         StatusCode::OK,
         &EnvironmentKey {
@@ -1031,7 +876,7 @@ async fn regenerate_all(
         None => f.string("environment"),
     };
     let environment = match path_env.or(from_body) {
-        Some(raw) => parse_environment(&mut f, &st.kw, "Environment", Some(raw)),
+        Some(raw) => parse_field(&mut f, "Environment", Some(raw)),
         None => Some(caller.verified.environment().clone()),
     };
     f.finish()?;
@@ -1042,29 +887,43 @@ async fn regenerate_all(
     let account = caller.account().clone();
     let kw = st.kw.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        kw.regenerate_environment(&account, &environment, RegenerateOptions::default())
+        kw.regenerate_environment(
+            &caller.principal,
+            &account,
+            &environment,
+            RegenerateOptions::default(),
+        )
     })
     .await
     .map_err(|_| Problem::internal())?;
     // Keys regenerated before a failure are durably rotated: return them with the error rather
     // than lose their new plaintexts.
-    let (issued, status) = match outcome {
-        Ok(issued) => (
-            issued,
+    let (issued, skipped, status) = match outcome {
+        Ok(done) => (
+            done.issued,
+            done.skipped,
             ResponseStatus {
                 ErrorCode: None,
                 Message: None,
             },
         ),
-        Err(partial) if partial.issued.is_empty() => return Err(engine_problem(partial.error)),
+        Err(partial) if partial.issued.is_empty() => {
+            return Err(Problem::from_engine(partial.error));
+        }
         Err(partial) => (
             partial.issued,
+            partial.skipped,
             ResponseStatus {
                 ErrorCode: Some("PartialFailure".to_owned()),
                 Message: Some(partial.error.to_string()),
             },
         ),
     };
+    let mut meta = BTreeMap::new();
+    if !skipped.is_empty() {
+        let ids: Vec<&str> = skipped.iter().map(|s| s.id.as_str()).collect();
+        meta.insert("skipped".to_owned(), ids.join(","));
+    }
     let results = issued
         .iter()
         .map(|i| UserApiKey {
@@ -1078,7 +937,7 @@ async fn regenerate_all(
         StatusCode::OK,
         &RegenerateApiKeysResponse {
             Results: results,
-            Meta: BTreeMap::new(),
+            Meta: meta,
             ResponseStatus: status,
         },
     ))
@@ -1103,7 +962,7 @@ pub(crate) async fn regenerate_account_keys(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
     regenerate_all(st, caller, None, body).await
 }
 
@@ -1126,7 +985,7 @@ pub(crate) async fn regenerate_account_keys_in(
     Path(environment): Path<String>,
     body: Body,
 ) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::Write)?;
+    let caller = authenticate(&st.kw, &headers, WRITE)?;
     regenerate_all(st, caller, Some(environment), body).await
 }
 
@@ -1150,7 +1009,7 @@ pub(crate) async fn verify_key(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    authenticate(&st.kw, &st.perms, &headers, Need::Verify)?;
+    authenticate(&st.kw, &headers, Need::Right(Right::Verify))?;
     let mut f =
         Fields::parse(body, &["key", "environment", "permission"], false)?.with_secret(&["key"]);
     let key = f.required_string("key");
@@ -1201,8 +1060,9 @@ pub(crate) async fn verify_key(
     security(("api_key" = []), ("bearer" = []))
 )]
 pub(crate) async fn whoami(State(st): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let caller = authenticate(&st.kw, &st.perms, &headers, Need::AnyKey)?;
-    let cred = st.kw.get(caller.verified.id()).map_err(engine_problem)?;
+    authenticate(&st.kw, &headers, Need::AnyKey)?;
+    let key = presented_key(&headers, &API_KEY_HEADER).ok_or_else(Problem::missing_key)?;
+    let cred = st.kw.whoami(key).map_err(|_| Problem::invalid_key())?;
     Ok(json(StatusCode::OK, &api_key(&cred, st.kw.now())))
 }
 

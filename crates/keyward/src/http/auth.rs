@@ -1,10 +1,10 @@
-//! Reading the presented key and authorising management calls.
+//! Reading the presented key; the engine authorises what it may do.
 
 use axum::http::{HeaderMap, HeaderName, header};
-use keyward_core::{AccountId, KeyType, Permission};
+use keyward_core::AccountId;
 
 use super::problem::Problem;
-use crate::{Keyward, Verified};
+use crate::{Keyward, Principal, Right, Verified};
 
 /// The default header: `X-API-KEY`.
 pub(crate) const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -30,107 +30,44 @@ pub(crate) fn presented_key<'h>(
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// The management permissions.
-#[derive(Debug)]
-pub(crate) struct Perms {
-    pub(crate) read: Permission,
-    pub(crate) write: Permission,
-    pub(crate) verify: Permission,
-    pub(crate) admin: Permission,
-}
-
-impl Perms {
-    pub(crate) fn new() -> Self {
-        // These literals always parse; should one not, `*` is required instead (fail closed).
-        let p = |s: &str| Permission::parse(s).unwrap_or_else(|_| Permission::all());
-        Self {
-            read: p("api-key:read"),
-            write: p("api-key:write"),
-            verify: p("api-key:verify"),
-            admin: p("api-key:admin"),
-        }
-    }
-}
-
-/// What a management endpoint needs from the caller's key.
+/// What a management endpoint needs from the caller's key (checked by the engine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Need {
     /// Any valid key (whoami).
     AnyKey,
-    /// A secret key with `api-key:read`.
-    Read,
-    /// A secret key with `api-key:write`.
-    Write,
-    /// A key with `api-key:verify`.
-    Verify,
-    /// A secret key with `api-key:read` and `api-key:admin`: reading every account's keys
-    /// (what listing another account already needs), e.g. the whole-store export.
-    Admin,
+    /// A right the engine checks ([`Keyward::authorize`]).
+    Right(Right),
 }
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
+    pub(crate) principal: Principal,
     pub(crate) verified: Verified,
-    pub(crate) admin: bool,
 }
 
 impl Caller {
     pub(crate) fn account(&self) -> &AccountId {
         self.verified.account()
     }
-
-    /// Checks that the caller may act on `account`'s keys.
-    pub(crate) fn reach(&self, account: &AccountId) -> Result<(), Problem> {
-        if self.account() == account || self.admin {
-            Ok(())
-        } else {
-            Err(Problem::forbidden(
-                "other_account",
-                "this key belongs to another account (reaching other accounts needs `api-key:admin`)",
-            ))
-        }
-    }
 }
 
-/// Authenticates the request's key and checks it holds what `need` asks for.
+/// Authenticates the request's key (401) and asks the engine whether it holds what `need`
+/// asks for (403), before the request body is read.
 pub(crate) fn authenticate(
     kw: &Keyward,
-    perms: &Perms,
     headers: &HeaderMap,
     need: Need,
 ) -> Result<Caller, Problem> {
     let key = presented_key(headers, &API_KEY_HEADER).ok_or_else(Problem::missing_key)?;
     let verified = kw.verify(key).map_err(|_| Problem::invalid_key())?;
-    let required = match need {
-        Need::AnyKey => None,
-        Need::Read => Some(&perms.read),
-        Need::Write => Some(&perms.write),
-        Need::Verify => Some(&perms.verify),
-        Need::Admin => Some(&perms.read),
-    };
-    if matches!(need, Need::Read | Need::Write | Need::Admin)
-        && verified.key_type() != KeyType::Secret
-    {
-        return Err(Problem::forbidden(
-            "secret_key_required",
-            "managing API keys needs a secret key",
-        ));
+    let principal = Principal::Key(verified.clone());
+    if let Need::Right(right) = need {
+        kw.authorize(&principal, right)
+            .map_err(Problem::from_engine)?;
     }
-    if let Some(p) = required
-        && !verified.permissions().allows(p)
-    {
-        return Err(Problem::forbidden(
-            "missing_permission",
-            format!("this key lacks the `{p}` permission"),
-        ));
-    }
-    let admin = verified.permissions().allows(&perms.admin);
-    if need == Need::Admin && !admin {
-        return Err(Problem::forbidden(
-            "missing_permission",
-            format!("this key lacks the `{}` permission", perms.admin),
-        ));
-    }
-    Ok(Caller { verified, admin })
+    Ok(Caller {
+        principal,
+        verified,
+    })
 }

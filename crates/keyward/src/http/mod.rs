@@ -14,19 +14,25 @@
 //! | `GET /api-keys/{id}` | `api-key:read` | one key |
 //! | `PATCH /api-keys/{id}` | `api-key:write` | `{name?, permissions?, meta?, expires_at?, enabled?}` |
 //! | `DELETE /api-keys/{id}` | `api-key:write` | revoke |
-//! | `POST /api-keys/{id}/regenerate` | `api-key:write` | new key, same id; optional `{grace_period_seconds, activation_delay_seconds}` |
-//! | `POST /apikeys/regenerate` | `api-key:write` | `{"environment"}` → `{"key"}` |
-//! | `POST /auth/apikeys/regenerate[/{environment}]` | `api-key:write` | every key of the account in the environment, ServiceStack shape |
+//! | `POST /api-keys/{id}/regenerate` | `api-key:write` | new key, same id; optional `{grace_period_seconds, activation_delay_seconds, end_earlier_grace}` |
+//! | `POST /apikeys/regenerate` | `api-key:write` | `{"environment", "account_id"?}` → `{"key"}` (found and regenerated, or created on the caller's behalf) |
+//! | `POST /auth/apikeys/regenerate[/{environment}]` | `api-key:write` | every key of the account in the environment the caller could regenerate by id, ServiceStack shape (`Meta.skipped` lists the others) |
 //! | `POST /verify` | `api-key:verify` | `{key, environment?, permission?}` → `{valid, code, …}` |
 //! | `GET /whoami` | any valid key | the calling key |
 //! | `GET /admin/export` | `api-key:read` + `api-key:admin` | every key of every account in the export format (`docs/export-format.md`), streamed |
 //! | `GET /openapi.json` | none | the OpenAPI document |
 //!
-//! Authentication: `X-API-KEY: <key>` or `Authorization: Bearer <key>`. Management needs a
-//! *secret* key and reaches only its own account unless it holds `api-key:admin`. Errors are
-//! `application/problem+json` (RFC 9457) with `errorCode`, `requestId` and, for validation
-//! (422), `invalidFields: [{name, value, message}]` and `errors`. Bodies are limited to
-//! 64 KiB (413).
+//! Authentication: `X-API-KEY: <key>` or `Authorization: Bearer <key>`. The engine authorises
+//! every call (see [`crate::authority`]): management needs a *secret* key holding the right;
+//! an ordinary account's key reaches only its own account (another account's key id answers
+//! 404, like an unknown id), an operator key (account `keyward:operator`) holding
+//! `api-key:admin` reaches every account; no key makes or changes a key holding a permission it
+//! does not hold (403 `escalation`, naming them in `missingPermissions`) or outliving it
+//! (403 `outlives_caller`); the last administrator cannot be revoked, disabled, stripped or
+//! shortened (409 `last_administrator`); a regenerate that would cut an earlier grace period is
+//! 409 `grace_in_progress`. Errors are `application/problem+json` (RFC 9457) with `errorCode`,
+//! `requestId` and, for validation (422), `invalidFields: [{name, value, message}]` and
+//! `errors`. Bodies are limited to 64 KiB (413).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -67,8 +73,6 @@ use crate::Keyward;
 pub fn router(keyward: Keyward) -> Router {
     let state = AppState {
         kw: keyward,
-        perms: Arc::new(auth::Perms::new()),
-        env_lock: Arc::new(parking_lot::Mutex::new(())),
         openapi: Arc::from(api::openapi_json()),
     };
     Router::new()

@@ -5,8 +5,12 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use keyward_rotation::RotationError;
+use keyward_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::{Denial, EngineError, Field};
 
 /// Media type of every error response.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
@@ -37,6 +41,10 @@ pub(crate) struct ProblemBody {
     /// The same validation messages keyed by field name (422 only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) errors: BTreeMap<String, Vec<String>>,
+    /// The permissions the calling key would need and does not hold (403 only, when a
+    /// permission is what is missing).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) missing_permissions: Vec<String>,
 }
 
 /// One field that failed validation.
@@ -58,6 +66,7 @@ pub(crate) struct Problem {
     pub(crate) code: &'static str,
     pub(crate) detail: String,
     pub(crate) invalid_fields: Vec<InvalidField>,
+    pub(crate) missing_permissions: Vec<String>,
 }
 
 impl Problem {
@@ -67,6 +76,7 @@ impl Problem {
             code,
             detail: detail.into(),
             invalid_fields: Vec::new(),
+            missing_permissions: Vec::new(),
         }
     }
 
@@ -120,6 +130,87 @@ impl Problem {
             code: "validation_failed",
             detail,
             invalid_fields: fields,
+            missing_permissions: Vec::new(),
+        }
+    }
+
+    /// The problem for an engine error. Nothing here carries secret material; an id out of
+    /// the caller's reach was already answered by the engine exactly like an unknown one.
+    pub(crate) fn from_engine(e: EngineError) -> Self {
+        match e {
+            EngineError::Invalid { field, error } => Self::validation(vec![InvalidField {
+                name: wire_name(field).to_owned(),
+                value: None,
+                message: error.to_string(),
+            }]),
+            EngineError::NotFound(_) => Self::not_found(),
+            EngineError::Forbidden {
+                reason: Denial::InactivePrincipal,
+                ..
+            } => Self::invalid_key(),
+            EngineError::Forbidden { reason, missing } => {
+                let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+                let listed = missing
+                    .iter()
+                    .map(|p| format!("`{p}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let (code, detail) = match &reason {
+                    Denial::NotSecretKey => ("secret_key_required", reason.to_string()),
+                    Denial::MissingRight => (
+                        "missing_permission",
+                        format!("this key lacks the {listed} permission"),
+                    ),
+                    Denial::Escalation => (
+                        "escalation",
+                        format!(
+                            "the target key holds or would hold permissions this key does not: \
+                             {listed} (no key makes or changes a key stronger than itself)"
+                        ),
+                    ),
+                    Denial::OutlivesPrincipal { principal_expires } => (
+                        "outlives_caller",
+                        format!(
+                            "the key would outlive this key, which expires at \
+                             {principal_expires}: give it an expiry no later than that"
+                        ),
+                    ),
+                    Denial::OtherAccount => (
+                        "other_account",
+                        "this account is outside this key's reach (other accounts are \
+                         reached only by operator keys holding `api-key:admin`)"
+                            .to_owned(),
+                    ),
+                    Denial::DeploymentWideOnly => ("deployment_wide_only", reason.to_string()),
+                    _ => ("forbidden", reason.to_string()),
+                };
+                let mut p = Self::forbidden(code, detail);
+                p.missing_permissions = missing;
+                p
+            }
+            EngineError::LastAdministrator(_) => {
+                Self::new(StatusCode::CONFLICT, "last_administrator", e.to_string())
+            }
+            EngineError::Rotation(r) => {
+                let code = match r {
+                    RotationError::Revoked => "key_revoked",
+                    RotationError::Expired => "key_expired",
+                    RotationError::GraceInProgress { .. } => "grace_in_progress",
+                    _ => "conflict",
+                };
+                Self::new(StatusCode::CONFLICT, code, r.to_string())
+            }
+            EngineError::Contended(_) | EngineError::Store(StoreError::InUse { .. }) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the key store is busy; try again",
+            ),
+            EngineError::Random => Self::internal(),
+            _ => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "storage_error",
+                "the key store failed",
+            ),
         }
     }
 
@@ -158,6 +249,7 @@ impl Problem {
             request_id: request_id.to_owned(),
             invalid_fields: self.invalid_fields.clone(),
             errors,
+            missing_permissions: self.missing_permissions.clone(),
         }
     }
 
@@ -171,6 +263,17 @@ impl Problem {
             resp.headers_mut().insert(REQUEST_ID_HEADER, v);
         }
         resp
+    }
+}
+
+/// The request field an engine input field is read from.
+fn wire_name(field: Field) -> &'static str {
+    match field {
+        Field::Account => "account_id",
+        Field::Metadata => "meta",
+        Field::GracePeriod => "grace_period_seconds",
+        Field::ActivationDelay => "activation_delay_seconds",
+        other => other.as_str(),
     }
 }
 
