@@ -30,6 +30,8 @@ pub(crate) struct Inner {
     pub(crate) permission_policy: PermissionPolicy,
     clock: Arc<dyn Clock>,
     startup_errors: Vec<StoreError>,
+    /// What the backend cleaned up after a crash when it opened.
+    recovered: Vec<String>,
     /// Writers of one credential in this process take turns (striped by id).
     write_turns: Box<[parking_lot::Mutex<()>]>,
     /// Changes to operator keys take turns, so that two of them cannot each see the other
@@ -74,10 +76,16 @@ impl Keyward {
     pub fn open(config: Config) -> Result<Self, EngineError> {
         let format = KeyFormat::new(config.namespace.as_deref(), config.environments)
             .map_err(EngineError::Config)?;
+        #[cfg_attr(not(feature = "sled"), allow(unused_mut))]
+        let mut recovered = Vec::new();
         let backend: Box<dyn Store> = match config.backend {
             Backend::Memory => Box::new(MemoryStore::new()),
             #[cfg(feature = "sled")]
-            Backend::Sled(path) => Box::new(SledStore::open(path)?),
+            Backend::Sled(path) => {
+                let sled = SledStore::open(path)?;
+                recovered = sled.recovered().iter().map(ToString::to_string).collect();
+                Box::new(sled)
+            }
             #[cfg(feature = "redb")]
             Backend::Redb(path) => Box::new(keyward_store::RedbStore::open(path)?),
             Backend::Custom(store) => store,
@@ -95,6 +103,7 @@ impl Keyward {
                 permission_policy: config.permission_policy,
                 clock: config.clock,
                 startup_errors,
+                recovered,
                 write_turns: (0..WRITE_STRIPES)
                     .map(|_| parking_lot::Mutex::new(()))
                     .collect(),
@@ -107,6 +116,13 @@ impl Keyward {
     /// Records that could not be read when the store was opened (each names its credential).
     pub fn startup_errors(&self) -> &[StoreError] {
         &self.inner.startup_errors
+    }
+
+    /// What the backend repaired after a crash when it opened, one line each (sled: an
+    /// incomplete or damaged snapshot removed, a truncated `conf` rewritten). Empty after a
+    /// clean shutdown, and always for backends that recover inside their own open (redb).
+    pub fn recovered_at_open(&self) -> &[String] {
+        &self.inner.recovered
     }
 
     /// The deployment's key format.

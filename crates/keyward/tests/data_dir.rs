@@ -203,3 +203,28 @@ fn a_store_in_use_is_reported_as_such() {
         r => panic!("{r:?}"),
     }
 }
+
+#[test]
+fn a_sled_directory_a_crash_left_a_snapshot_in_opens_and_says_what_it_repaired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let keys = old_style(&data);
+    // What a kill during sled's snapshot leaves: an empty `snap.<N>.generating`, newer than
+    // every complete snapshot (sled 0.34 would read it and refuse to open, for good).
+    fs::write(
+        data.join("store").join("snap.7FFFFFFFFFFFFFFF.generating"),
+        b"",
+    )
+    .unwrap();
+    let kw = dir(&data).open().unwrap();
+    let recovered = kw.recovered_at_open();
+    assert_eq!(recovered.len(), 1, "{recovered:?}");
+    assert!(
+        recovered[0].contains("incomplete snapshot"),
+        "{recovered:?}"
+    );
+    assert!(kw.verify(&keys[0]).is_ok());
+    drop(kw);
+    // Nothing left to repair at the next open.
+    assert!(dir(&data).open().unwrap().recovered_at_open().is_empty());
+}

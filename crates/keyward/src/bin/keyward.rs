@@ -431,6 +431,9 @@ impl From<DataDirError> for Failure {
 
 /// Prints the records that could not be read when the store was opened.
 fn warn_startup(kw: &Keyward) {
+    for what in kw.recovered_at_open() {
+        eprintln!("note: recovered after a crash: {}", one_line(what));
+    }
     for e in kw.startup_errors() {
         eprintln!("warning: {}", one_line(&e.to_string()));
     }
