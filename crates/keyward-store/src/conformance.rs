@@ -645,6 +645,66 @@ pub fn reopen<H: Harness>(h: &mut H) {
     assert_matches_model(&s, &model, &gone);
 }
 
+/// How many credentials [`scan_is_a_snapshot`] stores: enough to span several pages of a
+/// B-tree backend, whose iterator may hold one page as of when it read it.
+const SCAN_CASE_SIZE: usize = 150;
+
+/// A scan is a consistent snapshot: two writes made while it runs (a credential created
+/// before the scan's position in id order, then the last one deleted) are seen both or
+/// neither, never only the delete.
+pub fn scan_is_a_snapshot<H: Harness>(h: &mut H) {
+    let s = h.fresh();
+    let mut creds: Vec<Credential> = (0..=SCAN_CASE_SIZE)
+        .map(|_| credential("acc_scan"))
+        .collect();
+    creds.sort_by(|a, b| a.id.cmp(&b.id));
+    // The first in id order is created during the scan; the others are there before it.
+    let low = creds.remove(0);
+    let stored: Vec<Credential> = creds.iter().map(|c| put(&s, c)).collect();
+    let high = stored.last().unwrap().clone();
+    let before: BTreeSet<CredentialId> = stored.iter().map(|c| c.id.clone()).collect();
+    let mut after = before.clone();
+    after.remove(&high.id);
+    after.insert(low.id.clone());
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut seen = BTreeSet::new();
+    std::thread::scope(|scope| {
+        s.scan(&mut |r| {
+            let c = r.unwrap();
+            if seen.is_empty() {
+                let (s, low, high, done_tx) = (&s, &low, &high, done_tx.clone());
+                scope.spawn(move || {
+                    s.put(low).unwrap();
+                    s.delete(&high.id, high.revision).unwrap();
+                    done_tx.send(()).unwrap();
+                });
+                // Give the writes the time to land in the middle of the scan, unless the
+                // backend makes them wait for it (then this times out).
+                let _ = done_rx.recv_timeout(std::time::Duration::from_millis(200));
+            }
+            seen.insert(c.id);
+        })
+        .unwrap();
+    });
+    assert!(
+        seen == before || seen == after,
+        "the scan saw {} credentials, {} of them created during it, {} deleted during it; \
+         a snapshot sees both writes or neither",
+        seen.len(),
+        usize::from(seen.contains(&low.id)),
+        usize::from(!seen.contains(&high.id)),
+    );
+    let mut model: BTreeMap<CredentialId, Credential> =
+        stored.into_iter().map(|c| (c.id.clone(), c)).collect();
+    model.remove(&high.id);
+    let mut low = low;
+    low.revision = 1;
+    model.insert(low.id.clone(), low);
+    let gone: BTreeSet<LookupTag> = tags(&high).into_iter().collect();
+    assert_matches_model(&s, &model, &gone);
+}
+
 /// Expands to one `#[test]` per conformance case, each calling it with a fresh harness from
 /// `$harness` (an expression of a type implementing [`Harness`]).
 #[macro_export]
@@ -653,7 +713,7 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(
             @cases $harness;
             crud, lookup_index, account_index, paging, conditional_race, duplicate_lookup,
-            delete, reopen
+            delete, reopen, scan_is_a_snapshot
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

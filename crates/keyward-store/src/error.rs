@@ -43,6 +43,15 @@ pub enum StoreError {
         /// What is locked (e.g. a path).
         what: String,
     },
+    /// The store's files cannot be opened, even after removing what a crash leaves behind
+    /// (sled: [`crate::sled::recover_leftovers`]). Nothing else was changed: the records may
+    /// still be on disk.
+    Unopenable {
+        /// Where the store is (a directory for sled).
+        path: String,
+        /// What the backend reported, what is damaged, and what recovery already did.
+        reason: String,
+    },
     /// An I/O or backend failure.
     Backend {
         /// Description.
@@ -95,6 +104,13 @@ impl fmt::Display for StoreError {
             Self::InUse { what } => {
                 write!(f, "store is in use by another process ({what})")
             }
+            Self::Unopenable { path, reason } => write!(
+                f,
+                "cannot open the store at {path}: {reason}. Its files are left as they are: run \
+                 `keyward doctor` to see what is wrong; if it cannot be repaired, restore the \
+                 store from a `keyward export` or a backup, and keep this directory, its records \
+                 may still be readable"
+            ),
             Self::Backend { message } => write!(f, "storage backend error: {message}"),
         }
     }

@@ -1,6 +1,6 @@
 //! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`]), the record
-//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
-//! that verification never waits on disk.
+//! schema ([`record`]) and codec, and the [`IndexedStore`] that keeps a hot in-memory index
+//! coherent with every write so that verification never waits on disk.
 //!
 //! The `conformance` feature adds the `conformance` module: the test suite every backend
 //! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
@@ -20,16 +20,17 @@ pub mod conformance;
 mod error;
 mod index;
 mod memory;
-mod sled_store;
+pub mod record;
+pub mod sled;
 
+pub use self::sled::{
+    ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
+    SledStore,
+};
 pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
 pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use memory::MemoryStore;
-pub use sled_store::{
-    ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
-    SledStore,
-};
 
 use std::sync::Arc;
 
@@ -67,8 +68,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a credential and its index entries if its stored revision is `revision`.
     fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError>;
 
-    /// Visits every credential, for warm-up. An undecodable record is passed as an `Err` naming
-    /// its id and the scan goes on.
+    /// Visits every credential, for warm-up, export and backup. An undecodable record is passed
+    /// as an `Err` naming its id and the scan goes on.
+    ///
+    /// Every backend's scan is a **consistent snapshot**: it visits the store as it was at one
+    /// moment, each write wholly before that moment or wholly after it (export and backup rely
+    /// on it). A backend may make writes wait until the scan ends (sled does), so `visit` must
+    /// not write to the same store.
     fn scan(&self, visit: &mut dyn FnMut(Result<Credential, StoreError>))
     -> Result<(), StoreError>;
 

@@ -403,6 +403,8 @@ fn open_error(data: &Path, e: EngineError) -> Failure {
              stop it, or use its HTTP API)",
             store_path(data).display()
         )),
+        // Already names the directory and says what to do.
+        EngineError::Store(e @ StoreError::Unopenable { .. }) => Failure(e.to_string()),
         other => Failure(format!(
             "cannot open the store at {}: {other}",
             store_path(data).display()
