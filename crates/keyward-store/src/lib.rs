@@ -1,6 +1,7 @@
-//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`]), the record
-//! schema ([`record`]) and codec, and the [`IndexedStore`] that keeps a hot in-memory index
-//! coherent with every write so that verification never waits on disk.
+//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`], and
+//! `RedbStore` behind the `redb` feature), the record schema ([`record`]) and codec, and the
+//! [`IndexedStore`] that keeps a hot in-memory index coherent with every write so that
+//! verification never waits on disk.
 //!
 //! The `conformance` feature adds the `conformance` module: the test suite every backend
 //! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
@@ -21,6 +22,8 @@ mod error;
 mod index;
 mod memory;
 pub mod record;
+#[cfg(feature = "redb")]
+mod redb;
 pub mod sled;
 
 pub use self::sled::{
@@ -31,6 +34,11 @@ pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
 pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use memory::MemoryStore;
+#[cfg(feature = "redb")]
+pub use redb::{
+    REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
+    REDB_RECORDS_TABLE, RedbIndexProblem, RedbStore,
+};
 
 use std::sync::Arc;
 

@@ -568,3 +568,506 @@ fn missing_and_dangling_account_entries() {
     assert_eq!(listed("acc_bad"), all);
     conformance::assert_indexes_consistent(&store);
 }
+
+/// The same damage in a redb store: written straight into its tables with redb (the store
+/// closed), or into the file's bytes, then the store is reopened.
+#[cfg(feature = "redb")]
+mod redb_backend {
+    use std::path::Path;
+    use std::time::{Duration, Instant};
+
+    use keyward_core::{Credential, CredentialId, Environment, KeyType};
+    use keyward_store::conformance::{self, Harness};
+    use keyward_store::{
+        FORMAT_VERSION, IndexedStore, ListQuery, REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY,
+        REDB_LOOKUP_TABLE, REDB_META_TABLE, REDB_RECORDS_TABLE, RedbIndexProblem, RedbStore, Store,
+        StoreError,
+    };
+    use redb::ReadableTable;
+
+    use crate::common::Redb;
+
+    /// A closed store with three credentials of one account (the middle one rotated once).
+    struct Fixture {
+        h: Redb,
+        creds: Vec<Credential>,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let mut h = Redb::default();
+            let store = h.fresh();
+            let mut creds = Vec::new();
+            for i in 0..3 {
+                let mut c = conformance::put(&store, &conformance::credential("acc_bad"));
+                if i == 1 {
+                    conformance::rotate(&mut c);
+                    c = conformance::put(&store, &c);
+                }
+                creds.push(c);
+            }
+            drop(store);
+            Self { h, creds }
+        }
+
+        fn victim(&self) -> &Credential {
+            &self.creds[1]
+        }
+
+        fn others(&self) -> impl Iterator<Item = &Credential> {
+            [&self.creds[0], &self.creds[2]].into_iter()
+        }
+
+        fn open(&self) -> RedbStore {
+            RedbStore::open(self.h.path()).unwrap()
+        }
+
+        /// Changes the tables of the closed store in one redb write transaction.
+        fn raw(&self, f: impl FnOnce(&redb::WriteTransaction)) {
+            raw(&self.h.path(), f);
+        }
+
+        fn assert_others_work(&self, store: &RedbStore) {
+            for c in self.others() {
+                assert_eq!(store.get(&c.id).unwrap().as_ref(), Some(c));
+                assert_eq!(
+                    store.find_by_lookup(&c.secrets[0].lookup).unwrap().as_ref(),
+                    Some(c)
+                );
+            }
+        }
+    }
+
+    fn raw(path: &Path, f: impl FnOnce(&redb::WriteTransaction)) {
+        let db = redb::Database::create(path).unwrap();
+        let txn = db.begin_write().unwrap();
+        f(&txn);
+        txn.commit().unwrap();
+    }
+
+    fn set_record(txn: &redb::WriteTransaction, id: &CredentialId, bytes: &[u8]) {
+        let mut records = txn.open_table(REDB_RECORDS_TABLE).unwrap();
+        records.insert(id.as_str().as_bytes(), bytes).unwrap();
+    }
+
+    fn record(txn: &redb::WriteTransaction, id: &CredentialId) -> Vec<u8> {
+        let records = txn.open_table(REDB_RECORDS_TABLE).unwrap();
+        let bytes = records.get(id.as_str().as_bytes()).unwrap().unwrap();
+        bytes.value().to_vec()
+    }
+
+    /// The error names the credential `id`, in its fields and its message.
+    fn assert_names(e: &StoreError, id: &str) {
+        match e {
+            StoreError::Corrupt { id: named, .. }
+            | StoreError::UnsupportedFormat {
+                id: Some(named), ..
+            } => assert_eq!(named, id, "{e}"),
+            other => panic!("expected an error naming {id}, got {other:?}"),
+        }
+        assert!(
+            e.to_string().contains(id),
+            "message does not name {id}: {e}"
+        );
+    }
+
+    /// A backend error about the whole store names its file.
+    fn assert_names_path(e: &StoreError, path: &Path) {
+        assert!(matches!(e, StoreError::Backend { .. }), "{e:?}");
+        let shown = path.display().to_string();
+        assert!(e.to_string().contains(&shown), "{e} does not name {shown}");
+    }
+
+    /// The victim's record is undecodable: every read and write of it names it, everything else
+    /// works, the scan passes it as an error and goes on, and the operator tools find and
+    /// remove it.
+    fn assert_undecodable_victim(fx: &Fixture, expect: impl Fn(&StoreError)) {
+        let victim = fx.victim().clone();
+        let vid = victim.id.as_str();
+        let store = fx.open();
+        fx.assert_others_work(&store);
+
+        let e = store.get(&victim.id).unwrap_err();
+        assert_names(&e, vid);
+        expect(&e);
+        for tag in conformance::tags(&victim) {
+            assert_names(&store.find_by_lookup(&tag).unwrap_err(), vid);
+        }
+        assert_names(&store.put(&victim).unwrap_err(), vid);
+        assert_names(&store.delete(&victim.id, victim.revision).unwrap_err(), vid);
+        let q = ListQuery {
+            account: Some(victim.account.clone()),
+            ..ListQuery::default()
+        };
+        assert_names(&store.list(&q).unwrap_err(), vid);
+        assert_names(&store.list(&ListQuery::default()).unwrap_err(), vid);
+        let (mut ok, mut errs) = (Vec::new(), Vec::new());
+        store
+            .scan(&mut |r| match r {
+                Ok(c) => ok.push(c.id),
+                Err(e) => errs.push(e),
+            })
+            .unwrap();
+        let mut others: Vec<CredentialId> = fx.others().map(|c| c.id.clone()).collect();
+        others.sort();
+        assert_eq!(ok, others);
+        assert_eq!(errs.len(), 1);
+        assert_names(&errs[0], vid);
+        let problems = store.check_indexes().unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            matches!(&problems[0], RedbIndexProblem::UndecodableRecord(e) if e.to_string().contains(vid))
+        );
+        // A repair leaves the record (and its entries) to the operator.
+        assert_eq!(store.repair_indexes().unwrap(), 0);
+
+        // Strict warm-up refuses it by name; lenient warm-up serves everyone else.
+        let store = match IndexedStore::open(Box::new(store)) {
+            Err(e) => {
+                assert_names(&e, vid);
+                fx.open()
+            }
+            Ok(_) => panic!("strict open accepted an undecodable record"),
+        };
+        let (index, errors) = IndexedStore::open_lenient(Box::new(store)).unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_names(&errors[0], vid);
+        assert_eq!(index.len(), 2);
+        for c in fx.others() {
+            let mut c2 = c.clone();
+            c2.enabled = false;
+            index.put(c2).unwrap();
+        }
+        drop(index);
+
+        // The operator removes the damaged record; the store is clean and its tags free.
+        let store = fx.open();
+        assert!(!store.remove_undecodable(fx.creds[0].id.as_str()).unwrap());
+        assert!(store.remove_undecodable(vid).unwrap());
+        assert!(!store.remove_undecodable(vid).unwrap());
+        assert!(store.check_indexes().unwrap().is_empty());
+        assert_eq!(store.get(&victim.id).unwrap(), None);
+        assert_eq!(
+            store.find_by_lookup(&victim.secrets[0].lookup).unwrap(),
+            None
+        );
+        let mut again = victim.clone();
+        again.revision = 0;
+        conformance::put(&store, &again);
+        conformance::assert_indexes_consistent(&store);
+    }
+
+    fn corrupt_reason(e: &StoreError) -> String {
+        match e {
+            StoreError::Corrupt { reason, .. } => reason.clone(),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn truncated_empty_and_trailing_records() {
+        for edit in 0..4 {
+            let fx = Fixture::new();
+            let id = fx.victim().id.clone();
+            fx.raw(|txn| {
+                let mut bytes = record(txn, &id);
+                match edit {
+                    0 => bytes.truncate(bytes.len() / 2),
+                    1 => bytes.truncate(1),
+                    2 => bytes.clear(),
+                    _ => bytes.extend_from_slice(b"trailing"),
+                }
+                set_record(txn, &id, &bytes);
+            });
+            assert_undecodable_victim(&fx, |e| {
+                corrupt_reason(e);
+            });
+        }
+    }
+
+    #[test]
+    fn record_under_the_wrong_key() {
+        let fx = Fixture::new();
+        let (victim, other) = (fx.victim().id.clone(), fx.creds[0].id.clone());
+        fx.raw(|txn| {
+            let bytes = record(txn, &other);
+            set_record(txn, &victim, &bytes);
+        });
+        assert_undecodable_victim(&fx, |e| {
+            assert!(corrupt_reason(e).contains("holds id"), "{e}");
+        });
+    }
+
+    #[test]
+    fn record_of_a_newer_format() {
+        let fx = Fixture::new();
+        let id = fx.victim().id.clone();
+        fx.raw(|txn| {
+            let mut bytes = record(txn, &id);
+            bytes[0] = FORMAT_VERSION + 1;
+            set_record(txn, &id, &bytes);
+        });
+        assert_undecodable_victim(&fx, |e| {
+            assert!(
+                matches!(e, StoreError::UnsupportedFormat { found, supported, .. }
+                    if *found == FORMAT_VERSION + 1 && *supported == FORMAT_VERSION),
+                "{e:?}"
+            );
+        });
+    }
+
+    #[test]
+    fn garbage_key_in_records() {
+        let fx = Fixture::new();
+        fx.raw(|txn| {
+            let mut records = txn.open_table(REDB_RECORDS_TABLE).unwrap();
+            records
+                .insert(b"\xff\xfe junk".as_slice(), b"\x01junk".as_slice())
+                .unwrap();
+        });
+        let store = fx.open();
+        let (mut ok, mut errs) = (0, Vec::new());
+        store
+            .scan(&mut |r| match r {
+                Ok(_) => ok += 1,
+                Err(e) => errs.push(e),
+            })
+            .unwrap();
+        assert_eq!((ok, errs.len()), (3, 1));
+        assert!(errs[0].to_string().contains("junk"), "{}", errs[0]);
+        for c in &fx.creds {
+            assert_eq!(store.get(&c.id).unwrap().as_ref(), Some(c));
+        }
+        let (index, errors) = IndexedStore::open_lenient(Box::new(store)).unwrap();
+        assert_eq!((index.len(), errors.len()), (3, 1));
+    }
+
+    #[test]
+    fn a_file_that_is_not_redb_is_a_clear_error_and_stays_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in [
+            ("text.redb", b"not a database at all\n".repeat(400)),
+            ("short.redb", b"xy".to_vec()),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &content).unwrap();
+            let e = RedbStore::open(&path).unwrap_err();
+            assert_names_path(&e, &path);
+            assert!(e.to_string().contains("not a redb database"), "{e}");
+            assert_eq!(std::fs::read(&path).unwrap(), content);
+        }
+        // A directory is not a store file either.
+        let e = RedbStore::open(dir.path()).unwrap_err();
+        assert_names_path(&e, dir.path());
+    }
+
+    /// Damage to the file under redb (a byte of a record flipped on disk, a truncated file) is
+    /// refused at open by redb's checksums, naming the file; it never panics or reads garbage.
+    #[test]
+    fn a_damaged_file_is_refused_at_open() {
+        let fx = Fixture::new();
+        let path = fx.h.path();
+        let clean = std::fs::read(&path).unwrap();
+        let needle = fx.victim().id.as_str().as_bytes();
+        let mut flipped = clean.clone();
+        let mut hits = 0;
+        for at in 0..flipped.len().saturating_sub(needle.len()) {
+            if &flipped[at..at + needle.len()] == needle {
+                flipped[at + needle.len() - 1] ^= 0x01;
+                hits += 1;
+            }
+        }
+        assert!(hits > 0, "the id is not in the file");
+        for damaged in [flipped, clean[..clean.len() / 2].to_vec()] {
+            std::fs::write(&path, &damaged).unwrap();
+            let e = RedbStore::open(&path).unwrap_err();
+            assert_names_path(&e, &path);
+            assert!(e.to_string().contains("damaged"), "{e}");
+        }
+        // The undamaged bytes open again with every credential.
+        std::fs::write(&path, &clean).unwrap();
+        let store = fx.open();
+        assert_eq!(conformance::scan_all(&store).len(), 3);
+    }
+
+    #[test]
+    fn store_of_a_newer_format_is_refused_and_keeps_its_version() {
+        let fx = Fixture::new();
+        let newer = FORMAT_VERSION + 1;
+        fx.raw(|txn| {
+            let mut meta = txn.open_table(REDB_META_TABLE).unwrap();
+            meta.insert(REDB_FORMAT_VERSION_KEY, [newer].as_slice())
+                .unwrap();
+        });
+        let e = RedbStore::open(fx.h.path()).unwrap_err();
+        assert!(
+            matches!(e, StoreError::UnsupportedFormat { id: None, found, supported }
+                if found == newer && supported == FORMAT_VERSION),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("newer keyward"), "{e}");
+        // Refused without changing the data, and the file is free again.
+        fx.raw(|txn| {
+            let meta = txn.open_table(REDB_META_TABLE).unwrap();
+            let v = meta.get(REDB_FORMAT_VERSION_KEY).unwrap().unwrap();
+            assert_eq!(v.value(), &[newer][..]);
+        });
+    }
+
+    #[test]
+    fn damaged_store_meta_is_a_clear_error() {
+        for bad in [vec![], vec![0], vec![1, 1]] {
+            let fx = Fixture::new();
+            fx.raw(|txn| {
+                let mut meta = txn.open_table(REDB_META_TABLE).unwrap();
+                meta.insert(REDB_FORMAT_VERSION_KEY, bad.as_slice())
+                    .unwrap();
+            });
+            let e = RedbStore::open(fx.h.path()).unwrap_err();
+            assert_names_path(&e, &fx.h.path());
+            assert!(e.to_string().contains("format version"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_lost_version_entry_is_written_again() {
+        let fx = Fixture::new();
+        fx.raw(|txn| {
+            let mut meta = txn.open_table(REDB_META_TABLE).unwrap();
+            meta.remove(REDB_FORMAT_VERSION_KEY).unwrap();
+        });
+        let store = fx.open();
+        assert_eq!(conformance::scan_all(&store).len(), 3);
+        drop(store);
+        fx.raw(|txn| {
+            let meta = txn.open_table(REDB_META_TABLE).unwrap();
+            let v = meta.get(REDB_FORMAT_VERSION_KEY).unwrap().unwrap();
+            assert_eq!(v.value(), &[FORMAT_VERSION][..]);
+        });
+    }
+
+    /// A second open while the first is open answers `InUse` within about a second, and the
+    /// first handle keeps working.
+    #[test]
+    fn second_open_in_process_is_in_use_and_the_first_keeps_working() {
+        let fx = Fixture::new();
+        let first = fx.open();
+        let started = Instant::now();
+        let e = RedbStore::open(fx.h.path()).unwrap_err();
+        assert!(matches!(e, StoreError::InUse { .. }), "{e:?}");
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(e.to_string().contains("in use"), "{e}");
+        fx.assert_others_work(&first);
+        let mut c = fx.creds[0].clone();
+        c.enabled = false;
+        let c = conformance::put(&first, &c);
+        assert_eq!(first.get(&c.id).unwrap().as_ref(), Some(&c));
+        drop(first);
+        let again = fx.open();
+        assert_eq!(again.get(&c.id).unwrap().as_ref(), Some(&c));
+    }
+
+    #[test]
+    fn missing_and_dangling_index_entries_are_found_and_repaired() {
+        let fx = Fixture::new();
+        let victim = fx.victim().clone();
+        let missing = victim.secrets[1].lookup;
+        let (orphan, _) = conformance::issue("acc_bad", Environment::Production, KeyType::Secret);
+        let stray = orphan.secrets[0].lookup;
+        let ghost = "key_ghost00000000000000000000";
+        fx.raw(|txn| {
+            let mut lookup = txn.open_table(REDB_LOOKUP_TABLE).unwrap();
+            lookup.remove(missing.as_bytes().as_slice()).unwrap();
+            lookup
+                .insert(stray.as_bytes().as_slice(), victim.id.as_str().as_bytes())
+                .unwrap();
+            let mut accounts = txn.open_table(REDB_ACCOUNTS_TABLE).unwrap();
+            let mut key = b"acc_bad\0".to_vec();
+            key.extend_from_slice(victim.id.as_str().as_bytes());
+            accounts.remove(key.as_slice()).unwrap();
+            let mut key = b"acc_bad\0".to_vec();
+            key.extend_from_slice(ghost.as_bytes());
+            accounts.insert(key.as_slice(), ()).unwrap();
+        });
+        let store = fx.open();
+        fx.assert_others_work(&store);
+        // The backend misses the tag without an entry; a dangling entry finds nothing.
+        assert_eq!(store.find_by_lookup(&missing).unwrap(), None);
+        assert_eq!(store.find_by_lookup(&stray).unwrap(), None);
+        assert_eq!(
+            store
+                .find_by_lookup(&victim.secrets[0].lookup)
+                .unwrap()
+                .as_ref(),
+            Some(&victim)
+        );
+        // Listing the account skips the ghost and leaves out the victim until repaired.
+        let q = ListQuery {
+            account: Some(victim.account.clone()),
+            ..ListQuery::default()
+        };
+        let listed = |store: &RedbStore| -> Vec<CredentialId> {
+            store
+                .list(&q)
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        let mut expected: Vec<CredentialId> = fx.others().map(|c| c.id.clone()).collect();
+        expected.sort();
+        assert_eq!(listed(&store), expected);
+
+        let problems = store.check_indexes().unwrap();
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        assert!(problems.iter().any(|p| matches!(p,
+            RedbIndexProblem::MissingLookup { id, lookup, found: None }
+                if *id == victim.id && *lookup == missing)));
+        assert!(problems.iter().any(|p| matches!(p,
+            RedbIndexProblem::DanglingLookup { id, .. } if id == victim.id.as_str())));
+        assert!(problems.iter().any(|p| matches!(p,
+            RedbIndexProblem::MissingAccountEntry { id, .. } if *id == victim.id)));
+        assert!(problems.iter().any(|p| p.to_string().contains(ghost)));
+
+        // The hot index is warmed from the records, so verification still finds the key.
+        let index = IndexedStore::open(Box::new(store)).unwrap();
+        let found = index
+            .with_lookup(&missing, |e| e.map(|e| e.id().clone()))
+            .unwrap();
+        assert_eq!(found, Some(victim.id.clone()));
+        drop(index);
+
+        let store = fx.open();
+        assert_eq!(store.repair_indexes().unwrap(), 4);
+        assert!(store.check_indexes().unwrap().is_empty());
+        assert_eq!(store.repair_indexes().unwrap(), 0);
+        assert_eq!(
+            store.find_by_lookup(&missing).unwrap().as_ref(),
+            Some(&victim)
+        );
+        let mut all: Vec<CredentialId> = fx.creds.iter().map(|c| c.id.clone()).collect();
+        all.sort();
+        assert_eq!(listed(&store), all);
+        conformance::assert_indexes_consistent(&store);
+    }
+
+    /// A credential that really holds a tag with a dangling entry may claim it.
+    #[test]
+    fn a_dangling_lookup_entry_is_claimed_by_its_holder() {
+        let fx = Fixture::new();
+        let (orphan, _) = conformance::issue("acc_bad", Environment::Test, KeyType::Secret);
+        let tag = orphan.secrets[0].lookup;
+        let victim = fx.victim().id.clone();
+        fx.raw(|txn| {
+            let mut lookup = txn.open_table(REDB_LOOKUP_TABLE).unwrap();
+            lookup
+                .insert(tag.as_bytes().as_slice(), victim.as_str().as_bytes())
+                .unwrap();
+        });
+        let store = fx.open();
+        let orphan = conformance::put(&store, &orphan);
+        assert_eq!(store.find_by_lookup(&tag).unwrap().as_ref(), Some(&orphan));
+        assert!(store.check_indexes().unwrap().is_empty());
+    }
+}

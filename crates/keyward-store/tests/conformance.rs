@@ -47,3 +47,17 @@ mod indexed_sled {
     use super::*;
     keyward_store::conformance_tests!(IndexedSled::default());
 }
+
+#[cfg(feature = "redb")]
+mod redb_store {
+    use super::*;
+    use common::Redb;
+    keyward_store::conformance_tests!(Redb::default());
+}
+
+#[cfg(feature = "redb")]
+mod indexed_redb {
+    use super::*;
+    use common::IndexedRedb;
+    keyward_store::conformance_tests!(IndexedRedb::default());
+}

@@ -119,6 +119,23 @@ impl Target for IndexedSled {
     }
 }
 
+#[cfg(feature = "redb")]
+impl Target for common::Redb {
+    const REOPENS: bool = true;
+    fn check(store: &Self::Store, _model: &Model) {
+        let problems = store.check_indexes().unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+    }
+}
+
+#[cfg(feature = "redb")]
+impl Target for common::IndexedRedb {
+    const REOPENS: bool = true;
+    fn check(store: &Self::Store, model: &Model) {
+        check_hot(store, model);
+    }
+}
+
 fn run<T: Target>(mut h: T, ops: &[Op]) {
     let mut store = Some(h.fresh());
     let mut model = Model::default();
@@ -231,6 +248,22 @@ proptest! {
     #[test]
     fn indexed_sled_agrees_with_the_model(ops in ops(30)) {
         run(IndexedSled::default(), &ops);
+    }
+}
+
+#[cfg(feature = "redb")]
+proptest! {
+    // Every redb write is fsynced (twice: two-phase commit): fewer cases.
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn redb_agrees_with_the_model(ops in ops(30)) {
+        run(common::Redb::default(), &ops);
+    }
+
+    #[test]
+    fn indexed_redb_agrees_with_the_model(ops in ops(30)) {
+        run(common::IndexedRedb::default(), &ops);
     }
 }
 

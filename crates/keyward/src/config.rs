@@ -14,6 +14,9 @@ pub enum Backend {
     Memory,
     /// sled at a directory: the embedded default.
     Sled(PathBuf),
+    /// redb in one file (e.g. `DIR/keyward.redb`): every write one durable transaction.
+    #[cfg(feature = "redb")]
+    Redb(PathBuf),
     /// Any other [`Store`] implementation.
     Custom(Box<dyn Store>),
 }
@@ -23,6 +26,8 @@ impl fmt::Debug for Backend {
         match self {
             Self::Memory => f.write_str("Memory"),
             Self::Sled(p) => f.debug_tuple("Sled").field(p).finish(),
+            #[cfg(feature = "redb")]
+            Self::Redb(p) => f.debug_tuple("Redb").field(p).finish(),
             Self::Custom(_) => f.write_str("Custom(..)"),
         }
     }
@@ -91,6 +96,19 @@ impl Config {
     /// sled store at `path`.
     pub fn sled(path: impl Into<PathBuf>) -> Self {
         Self::new(Backend::Sled(path.into()))
+    }
+
+    /// redb store in the file at `path` (feature `redb`).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// let kw = keyward::Keyward::open(keyward::Config::redb(dir.path().join("keyward.redb")))
+    ///     .unwrap();
+    /// # drop(kw);
+    /// ```
+    #[cfg(feature = "redb")]
+    pub fn redb(path: impl Into<PathBuf>) -> Self {
+        Self::new(Backend::Redb(path.into()))
     }
 
     /// Sets the pepper.

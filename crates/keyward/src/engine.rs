@@ -185,6 +185,8 @@ impl Keyward {
         let backend: Box<dyn Store> = match config.backend {
             Backend::Memory => Box::new(MemoryStore::new()),
             Backend::Sled(path) => Box::new(SledStore::open(path)?),
+            #[cfg(feature = "redb")]
+            Backend::Redb(path) => Box::new(keyward_store::RedbStore::open(path)?),
             Backend::Custom(store) => store,
         };
         let (store, startup_errors) = IndexedStore::open_lenient(backend)?;

@@ -33,12 +33,16 @@ fn keyward_is_send_sync_clone() {
 enum Store {
     Memory,
     Sled,
+    #[cfg(feature = "redb")]
+    Redb,
 }
 
 fn open(store: Store, dir: &Path, policy: RotationPolicy) -> Keyward {
     let config = match store {
         Store::Memory => Config::memory(),
         Store::Sled => Config::sled(dir.join("store")),
+        #[cfg(feature = "redb")]
+        Store::Redb => Config::redb(dir.join("keyward.redb")),
     };
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
     Keyward::open(config.with_clock(clock).with_rotation(policy)).unwrap()
@@ -274,6 +278,19 @@ fn verify_while_regenerating_never_sees_unknown() {
 fn verify_while_regenerating_never_sees_unknown_on_sled() {
     verify_while_regenerating(Store::Sled, 20, 1_000);
     verify_while_regenerating(Store::Sled, 20, 2);
+}
+
+#[cfg(feature = "redb")]
+#[test]
+fn eight_threads_regenerating_end_consistent_on_redb() {
+    regenerate_race(Store::Redb, 8, 4, RotationPolicy::default());
+}
+
+#[cfg(feature = "redb")]
+#[test]
+fn verify_while_regenerating_never_sees_unknown_on_redb() {
+    verify_while_regenerating(Store::Redb, 20, 1_000);
+    verify_while_regenerating(Store::Redb, 20, 2);
 }
 
 /// A regenerate racing a revoke never brings the key back: once the revoke is acknowledged,

@@ -7,8 +7,8 @@
 //! boundary or one millisecond before it) / verify (of any key ever issued, or a mutated one) /
 //! verify_for. After every step, `verify` of every key ever issued agrees with a reference model
 //! written here from the documented rules, and every stored record agrees with the model's.
-//! Run against the memory backend and against sled in a temporary directory, where a reopen step
-//! drops the engine and opens the store again.
+//! Run against the memory backend and against sled and redb in a temporary directory, where a
+//! reopen step drops the engine and opens the store again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -891,5 +891,17 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
         run(ops, &choice, &|| Config::sled(&path), true)?;
+    }
+}
+
+#[cfg(feature = "redb")]
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn lifecycle_agrees_with_the_model_on_redb_across_reopen(choice in policy(), ops in ops(40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyward.redb");
+        run(ops, &choice, &|| Config::redb(&path), true)?;
     }
 }

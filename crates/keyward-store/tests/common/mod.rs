@@ -76,3 +76,51 @@ impl Harness for IndexedSled {
         Some(IndexedStore::open(Box::new(backend)).unwrap())
     }
 }
+
+/// A `RedbStore` in a temp dir that lives as long as the harness.
+#[cfg(feature = "redb")]
+#[derive(Default)]
+pub struct Redb {
+    dir: Option<TempDir>,
+}
+
+#[cfg(feature = "redb")]
+impl Redb {
+    /// The current store's file.
+    pub fn path(&self) -> PathBuf {
+        self.dir.as_ref().unwrap().path().join("keyward.redb")
+    }
+}
+
+#[cfg(feature = "redb")]
+impl Harness for Redb {
+    type Store = keyward_store::RedbStore;
+    fn fresh(&mut self) -> keyward_store::RedbStore {
+        self.dir = Some(tempfile::tempdir().unwrap());
+        keyward_store::RedbStore::open(self.path()).unwrap()
+    }
+    fn reopen(&mut self, store: keyward_store::RedbStore) -> Option<keyward_store::RedbStore> {
+        let problems = store.check_indexes().unwrap();
+        assert!(problems.is_empty(), "{problems:?}");
+        drop(store);
+        Some(keyward_store::RedbStore::open(self.path()).unwrap())
+    }
+}
+
+/// `IndexedStore` over a `RedbStore`; a reopen warms a new index from the reopened store.
+#[cfg(feature = "redb")]
+#[derive(Default)]
+pub struct IndexedRedb(pub Redb);
+
+#[cfg(feature = "redb")]
+impl Harness for IndexedRedb {
+    type Store = IndexedStore;
+    fn fresh(&mut self) -> IndexedStore {
+        IndexedStore::open(Box::new(self.0.fresh())).unwrap()
+    }
+    fn reopen(&mut self, store: IndexedStore) -> Option<IndexedStore> {
+        drop(store);
+        let backend = keyward_store::RedbStore::open(self.0.path()).unwrap();
+        Some(IndexedStore::open(Box::new(backend)).unwrap())
+    }
+}
