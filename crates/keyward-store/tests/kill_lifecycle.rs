@@ -9,10 +9,12 @@
 //! Before each write the child prints `BEGIN <op> <id> <hex of the record it expects stored>`,
 //! and after the write returned `Ok`, `ACK <op> <id> <revision> <key or ->`: only then is the
 //! write acknowledged. The parent SIGKILLs the child at a random moment. In lifecycle mode the
-//! moment is drawn uniformly over the child's whole expected life (measured as it goes: start-up,
-//! one write, shutdown), plus some mass in the first 2 ms, so kills land in process start, open,
-//! warm-up, writes and shutdown alike; some children live to exit on their own. After every round
-//! the parent reopens the store and checks:
+//! moment is in the first 2 ms (15%), uniform over 1.2 times the child's expected life (40%;
+//! measured as it goes: start, open, warm-up, one write, shutdown; some children live to exit on
+//! their own), or uniform inside one phase (open, warm-up, writes, shutdown, each as likely),
+//! timed from that phase's marker (45%), so kills land in every phase, short ones included.
+//! After every round the parent checks the store on a copy of its directory (so that only the
+//! children do the backend's recovery work, as a crash-looping gateway would):
 //!
 //! * it opens (a failure prints the directory listing with sizes and the seed);
 //! * every record is exactly its last acknowledged state, or the one in-flight write complete
@@ -21,8 +23,10 @@
 //! * the backend's own index check is clean, the trait-level views agree with the records, and a
 //!   strict [`IndexedStore::open`] finds every acknowledged key.
 //!
-//! `KEYWARD_KILL_SEED=<n>` replays a run; `KEYWARD_KILL_ROUNDS=<n>` sets the kills of the long
-//! (`--ignored`) tests. Each run prints a one-line summary with the kills per phase.
+//! `KEYWARD_KILL_SEED=<n>` replays a run's choices (kill moments still depend on timing);
+//! `KEYWARD_KILL_ROUNDS=<n>` sets the kills of the long (`--ignored`) tests. Each run prints a
+//! one-line summary: kills per phase, reopen failures, acknowledged writes and keys, keys lost,
+//! and what the backend's recovery at open removed.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -52,37 +56,88 @@ const CHILD_WRITES: &str = "KEYWARD_KILL_CHILD_WRITES";
 #[derive(Debug, Clone, Copy)]
 enum Backend {
     Sled,
+    #[cfg(feature = "redb")]
+    Redb,
+}
+
+/// A store as the parent's check opened it.
+struct Opened {
+    store: Box<dyn Store>,
+    /// What the backend's own consistency check found, as text.
+    problems: Vec<String>,
+    /// What the backend's recovery at open removed or repaired (crash leftovers), one label each.
+    recovered: Vec<String>,
 }
 
 impl Backend {
     fn name(self) -> &'static str {
         match self {
             Self::Sled => "sled",
+            #[cfg(feature = "redb")]
+            Self::Redb => "redb",
         }
     }
 
     fn from_name(name: &str) -> Self {
         match name {
             "sled" => Self::Sled,
+            #[cfg(feature = "redb")]
+            "redb" => Self::Redb,
             other => panic!("unknown backend {other}"),
         }
     }
 
+    /// Opens the store kept in the directory `dir`.
     fn open(self, dir: &Path) -> Result<Box<dyn Store>, StoreError> {
-        Ok(self.open_checked(dir)?.0)
+        Ok(match self {
+            Self::Sled => Box::new(SledStore::open(dir)?),
+            #[cfg(feature = "redb")]
+            Self::Redb => Box::new(keyward_store::RedbStore::open(dir.join("keyward.redb"))?),
+        })
     }
 
-    /// Opens the store and runs the backend's own consistency check, if it has one: the
-    /// problems it finds, as text.
-    fn open_checked(self, dir: &Path) -> Result<(Box<dyn Store>, Vec<String>), StoreError> {
-        match self {
+    /// Opens the store and runs the backend's own consistency check.
+    fn open_checked(self, dir: &Path) -> Result<Opened, StoreError> {
+        fn text<T: ToString>(items: &[T]) -> Vec<String> {
+            items.iter().map(ToString::to_string).collect()
+        }
+        Ok(match self {
             Self::Sled => {
                 let store = SledStore::open(dir)?;
-                let problems = store.check_indexes()?;
-                let problems = problems.iter().map(ToString::to_string).collect();
-                Ok((Box::new(store), problems))
+                let problems = text(&store.check_indexes()?);
+                let recovered = store.recovered().iter().map(recovered_label).collect();
+                Opened {
+                    store: Box::new(store),
+                    problems,
+                    recovered,
+                }
             }
-        }
+            #[cfg(feature = "redb")]
+            Self::Redb => {
+                let store = keyward_store::RedbStore::open(dir.join("keyward.redb"))?;
+                Opened {
+                    problems: text(&store.check_indexes()?),
+                    recovered: store
+                        .unfinished_file_removed()
+                        .map(|_| "unfinished redb file".to_owned())
+                        .into_iter()
+                        .collect(),
+                    store: Box::new(store),
+                }
+            }
+        })
+    }
+}
+
+/// A short label for what sled's recovery at open did.
+fn recovered_label(r: &keyward_store::sled::Recovered) -> String {
+    use keyward_store::sled::Recovered;
+    match r {
+        Recovered::IncompleteSnapshot { len: 0, .. } => "empty snap.*.generating".into(),
+        Recovered::IncompleteSnapshot { .. } => "non-empty snap.*.generating".into(),
+        Recovered::DamagedSnapshot { .. } => "damaged newest snapshot".into(),
+        Recovered::TruncatedConf { .. } => "truncated conf".into(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -100,6 +155,10 @@ impl Rng {
 
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
     }
 
     /// A duration drawn uniformly from `[0, max)`.
@@ -247,6 +306,8 @@ enum KillPlan {
     /// After this many acknowledgements (the child is then inside its next write), or at the
     /// deadline.
     AfterAcks(usize, Duration),
+    /// This long after the child printed this line (a `PHASE` marker).
+    AfterLine(&'static str, Duration),
 }
 
 /// What one child did: its lines (with when the parent read them), how it ended.
@@ -327,9 +388,13 @@ fn live(backend: Backend, dir: &Path, seed: u64, writes: Option<u64>, plan: Kill
         let _ = stderr_pipe.read_to_string(&mut s);
         s
     });
-    let (deadline, target_acks) = match plan {
-        KillPlan::After(d) => (d, usize::MAX),
-        KillPlan::AfterAcks(n, d) => (d, n),
+    let (mut deadline, target_acks) = match plan {
+        KillPlan::After(d) | KillPlan::AfterAcks(_, d) => (d, usize::MAX),
+        KillPlan::AfterLine(..) => (Duration::from_secs(60), usize::MAX),
+    };
+    let target_acks = match plan {
+        KillPlan::AfterAcks(n, _) => n,
+        _ => target_acks,
     };
     let mut lines = Vec::new();
     let mut acks = 0;
@@ -338,6 +403,11 @@ fn live(backend: Backend, dir: &Path, seed: u64, writes: Option<u64>, plan: Kill
         match lines_rx.recv_timeout(left) {
             Ok(line) => {
                 acks += usize::from(line.starts_with("ACK "));
+                if let KillPlan::AfterLine(marker, d) = plan
+                    && line == marker
+                {
+                    deadline = spawned.elapsed() + d;
+                }
                 lines.push((spawned.elapsed(), line));
                 if acks >= target_acks {
                     break;
@@ -428,6 +498,8 @@ struct Checked {
     adopted: bool,
     /// Acknowledged keys that no longer verify.
     keys_lost: usize,
+    /// What the backend's recovery at open did.
+    recovered: Vec<String>,
     /// Everything that is wrong; empty if the store is fine.
     problems: Vec<String>,
 }
@@ -497,15 +569,18 @@ fn check(backend: Backend, dir: &Path, scratch: &Path, model: &mut Model) -> Che
     }
     let dir = scratch;
     let problems = &mut checked.problems;
-    let (store, index_problems) = match backend.open_checked(dir) {
-        Ok(s) => s,
+    let store = match backend.open_checked(dir) {
+        Ok(opened) => {
+            problems.extend(opened.problems.into_iter().map(|p| format!("index: {p}")));
+            checked.recovered = opened.recovered;
+            opened.store
+        }
         Err(e) => {
             problems.push(format!("the store does not open: {e}"));
             checked.keys_lost = model.keys();
             return checked;
         }
     };
-    problems.extend(index_problems.into_iter().map(|p| format!("index: {p}")));
     let in_flight = model.in_flight.take();
     let mut seen = 0;
     let scanned = store.scan(&mut |r| {
@@ -637,8 +712,11 @@ impl Mean {
 
 /// How long a child's phases take on this machine, learned from the children so far.
 struct Timing {
-    /// Spawn to `PHASE write` (process start, open, warm-up).
-    startup: Mean,
+    /// Spawn to `PHASE open` (process start).
+    start: Mean,
+    /// `PHASE open` to `PHASE warm`, and `PHASE warm` to `PHASE write`.
+    open: Mean,
+    warm: Mean,
     /// One write, acknowledgement to acknowledgement.
     write: Mean,
     /// `PHASE drop` to the process's end.
@@ -646,9 +724,29 @@ struct Timing {
 }
 
 impl Timing {
+    fn new() -> Self {
+        Self {
+            start: Mean(None),
+            open: Mean(None),
+            warm: Mean(None),
+            write: Mean(None),
+            shutdown: Mean(None),
+        }
+    }
+
     fn learn(&mut self, life: &Life) {
-        if let Some(t) = life.time_of("PHASE write") {
-            self.startup.add(t);
+        let [open, warm, write, drop] =
+            ["open", "warm", "write", "drop"].map(|p| life.time_of(&format!("PHASE {p}")));
+        if let Some(t) = open {
+            self.start.add(t);
+        }
+        for (mean, (from, to)) in [
+            (&mut self.open, (open, warm)),
+            (&mut self.warm, (warm, write)),
+        ] {
+            if let (Some(from), Some(to)) = (from, to) {
+                mean.add(to - from);
+            }
         }
         let acks: Vec<Duration> = life
             .lines
@@ -659,14 +757,39 @@ impl Timing {
         for w in acks.windows(2) {
             self.write.add(w[1] - w[0]);
         }
-        if let (false, Some(t)) = (life.killed(), life.time_of("PHASE drop")) {
+        if let (false, Some(t)) = (life.killed(), drop) {
             self.shutdown.add(life.ended - t);
         }
     }
 
-    /// The expected life of a lifecycle child doing `writes` writes.
-    fn life(&self, writes: u64) -> Duration {
-        self.startup.get() + self.write.get() * writes as u32 + self.shutdown.get()
+    /// Spawn to `PHASE write`: process start, open and warm-up.
+    fn startup(&self) -> Duration {
+        self.start.get() + self.open.get() + self.warm.get()
+    }
+
+    /// When to kill a lifecycle child doing `writes` writes: in its first 2 ms (process start,
+    /// and open if it is quick), uniformly over its whole expected life (and a little past it,
+    /// so some children exit on their own), or uniformly inside one of its phases, each as
+    /// likely, timed from the child's own marker, so that short phases (warm-up, shutdown) are
+    /// hit too.
+    fn kill_plan(&self, rng: &mut Rng, writes: u64) -> KillPlan {
+        let life = self.startup() + self.write.get() * writes as u32 + self.shutdown.get();
+        match rng.below(100) {
+            0..15 => KillPlan::After(rng.duration(Duration::from_millis(2))),
+            15..55 => KillPlan::After(rng.duration(life.mul_f64(1.2))),
+            _ => {
+                let mut phases = vec![
+                    ("PHASE open", self.open.get()),
+                    ("PHASE warm", self.warm.get()),
+                    ("PHASE drop", self.shutdown.get()),
+                ];
+                if writes > 0 {
+                    phases.push(("PHASE write", self.write.get() * writes as u32));
+                }
+                let (marker, span) = *rng.pick(&phases);
+                KillPlan::AfterLine(marker, rng.duration(span))
+            }
+        }
     }
 }
 
@@ -682,6 +805,8 @@ struct Stats {
     keys_lost: usize,
     adopted: usize,
     credentials: usize,
+    /// What recovery at open did after a kill, by kind.
+    recovered: BTreeMap<String, usize>,
     longest_check: Duration,
 }
 
@@ -698,11 +823,7 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
     let mut stores = 0;
     let mut dir = tmp.path().join("store-0");
     let mut model = Model::default();
-    let mut timing = Timing {
-        startup: Mean(None),
-        write: Mean(None),
-        shutdown: Mean(None),
-    };
+    let mut timing = Timing::new();
     let mut stats = Stats::default();
     let mut kills_on_store = 0;
     let started = Instant::now();
@@ -726,18 +847,16 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
                     1 | 2 => 1 + rng.below(5),
                     _ => 6 + rng.below(25),
                 };
-                let delay = if round == 1 {
-                    Duration::from_secs(60)
-                } else if rng.below(100) < 15 {
-                    rng.duration(Duration::from_millis(2))
+                let plan = if round == 1 {
+                    KillPlan::After(Duration::from_secs(60))
                 } else {
-                    rng.duration(timing.life(writes).mul_f64(1.2))
+                    timing.kill_plan(&mut rng, writes)
                 };
-                (Some(writes), KillPlan::After(delay))
+                (Some(writes), plan)
             }
             Mode::Writer => {
                 let plan = if rng.below(10) < 3 {
-                    let span = timing.startup.get() + timing.write.get() * 20;
+                    let span = timing.startup() + timing.write.get() * 20;
                     KillPlan::After(rng.duration(span.max(Duration::from_millis(400))))
                 } else {
                     KillPlan::AfterAcks(1 + rng.below(40) as usize, Duration::from_secs(20))
@@ -782,6 +901,9 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
         stats.longest_check = stats.longest_check.max(check_started.elapsed());
         stats.adopted += usize::from(checked.adopted);
         stats.keys_lost += checked.keys_lost;
+        for r in checked.recovered {
+            *stats.recovered.entry(r).or_default() += 1;
+        }
         problems.extend(checked.problems);
         if !problems.is_empty() {
             stats.failures += 1;
@@ -791,7 +913,8 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
                     .any(|p| p.starts_with("the store does not open")),
             );
             eprintln!(
-                "FAILURE ({context}), child killed in phase {phase}:\n  {}\ndirectory:\n{}",
+                "FAILURE ({context}; checked on a copy), child killed in phase {phase}:\n  {}\n\
+                 directory:\n{}",
                 problems.join("\n  "),
                 listing(&dir)
             );
@@ -809,7 +932,7 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
     eprintln!(
         "kill test {label}: seed {seed}: {} kills ({}), {} clean exits, {} reopen failures, \
          {} failed checks, {} acknowledged writes ({} keys) on {} credentials, {} in-flight \
-         writes found complete, {} keys lost; typical life {:?} + {:?}/write + {:?}; longest check {:?}; \
+         writes found complete, {} keys lost, recovered at open: {:?}; typical life {:?} + {:?}/write + {:?}; longest check {:?}; \
          {:?} in all",
         stats.kills,
         phases.join(", "),
@@ -821,7 +944,8 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
         stats.credentials,
         stats.adopted,
         stats.keys_lost,
-        timing.startup.get(),
+        stats.recovered,
+        timing.startup(),
         timing.write.get(),
         timing.shutdown.get(),
         stats.longest_check,
@@ -840,6 +964,40 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
 /// The number of kills of a long run.
 fn long_rounds(default: usize) -> usize {
     env_u64("KEYWARD_KILL_ROUNDS").map_or(default, |n| n as usize)
+}
+
+#[cfg(feature = "redb")]
+#[test]
+fn kill_redb_lifecycle() {
+    if !is_child() {
+        run(Backend::Redb, Mode::Lifecycle, 60, 20);
+    }
+}
+
+#[cfg(feature = "redb")]
+#[test]
+fn kill_redb_writer() {
+    if !is_child() {
+        run(Backend::Redb, Mode::Writer, 25, 10);
+    }
+}
+
+#[cfg(feature = "redb")]
+#[test]
+#[ignore = "long: 1000 kills by default (KEYWARD_KILL_ROUNDS)"]
+fn kill_redb_lifecycle_long() {
+    if !is_child() {
+        run(Backend::Redb, Mode::Lifecycle, long_rounds(1000), 100);
+    }
+}
+
+#[cfg(feature = "redb")]
+#[test]
+#[ignore = "long: 500 kills by default (KEYWARD_KILL_ROUNDS)"]
+fn kill_redb_writer_long() {
+    if !is_child() {
+        run(Backend::Redb, Mode::Writer, long_rounds(500), 50);
+    }
 }
 
 #[test]
