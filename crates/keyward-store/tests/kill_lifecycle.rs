@@ -987,7 +987,7 @@ fn kill_redb_writer() {
 #[ignore = "long: 1000 kills by default (KEYWARD_KILL_ROUNDS)"]
 fn kill_redb_lifecycle_long() {
     if !is_child() {
-        run(Backend::Redb, Mode::Lifecycle, long_rounds(1000), 100);
+        run(Backend::Redb, Mode::Lifecycle, long_rounds(1000), 25);
     }
 }
 
@@ -1019,7 +1019,7 @@ fn kill_sled_writer() {
 #[ignore = "long: 1000 kills by default (KEYWARD_KILL_ROUNDS)"]
 fn kill_sled_lifecycle_long() {
     if !is_child() {
-        run(Backend::Sled, Mode::Lifecycle, long_rounds(1000), 100);
+        run(Backend::Sled, Mode::Lifecycle, long_rounds(1000), 25);
     }
 }
 
