@@ -44,8 +44,8 @@ pub enum StoreError {
         what: String,
     },
     /// The store's files cannot be opened, even after removing what a crash leaves behind
-    /// (sled: [`crate::sled::recover_leftovers`]). Nothing else was changed: the records may
-    /// still be on disk.
+    /// (sled: `keyward_store::sled::recover_leftovers`). Nothing else was changed: the records
+    /// may still be on disk.
     Unopenable {
         /// Where the store is (a directory for sled).
         path: String,

@@ -42,7 +42,7 @@ enum Confirmed<'g> {
 /// What the verify path finds for a lookup tag: a compact copy of what deciding a key and
 /// answering "who is it" need — the secret's digest and validity window, the credential's
 /// expiry, flag, id, type and revision, and its account, environment, permissions and metadata
-/// (a [`Profile`] shared by every credential that has the same ones). Not the name, the
+/// (one interned profile shared by every credential that has the same ones). Not the name, the
 /// timestamps or the other secrets: [`IndexedStore::get`] reads the whole record from the
 /// backend. The copies never go stale: every write installs new entries.
 ///

@@ -1,11 +1,20 @@
-//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], [`SledStore`], and
-//! `RedbStore` behind the `redb` feature), the record schema ([`record`]) and codec, and the
-//! [`IndexedStore`] that keeps a hot in-memory index coherent with every write so that
-//! verification never waits on disk.
+//! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], `SledStore` with the
+//! `sled` feature, `RedbStore` with the `redb` feature), the record schema ([`record`]) and
+//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write so
+//! that verification never waits on disk.
 //!
-//! The `conformance` feature adds the `conformance` module: the test suite every backend
-//! passes, for backends in other crates. `docs/storage.md` describes the bytes on disk, the
-//! durability promise and the hot index.
+//! # Features
+//!
+//! None is on by default: a user compiles only the backends it uses.
+//!
+//! * `sled`: the embedded sled 0.34 backend, `SledStore` and the `sled` module (recovery of
+//!   what a crash leaves at open, index checks and repair).
+//! * `redb`: the embedded redb backend, `RedbStore` (one file, every write one durable
+//!   transaction).
+//! * `conformance`: the `conformance` module, the test suite every backend passes, for
+//!   backends in other crates.
+//!
+//! `docs/storage.md` describes the bytes on disk, the durability promise and the hot index.
 //!
 //! ```
 //! use keyward_store::{IndexedStore, MemoryStore};
@@ -24,8 +33,10 @@ mod memory;
 pub mod record;
 #[cfg(feature = "redb")]
 mod redb;
+#[cfg(feature = "sled")]
 pub mod sled;
 
+#[cfg(feature = "sled")]
 pub use self::sled::{
     ACCOUNTS_TREE, FORMAT_VERSION_KEY, IndexProblem, LOOKUP_TREE, META_TREE, RECORDS_TREE,
     SledStore,

@@ -4,16 +4,20 @@
 
 mod common;
 
-use common::{IndexedMemory, IndexedSled, Memory, Sled};
-use keyward_store::conformance::Harness;
-use keyward_store::{SledStore, StoreError};
+use common::{IndexedMemory, Memory};
+#[cfg(feature = "sled")]
+use common::{IndexedSled, Sled};
 
 mod memory {
     use super::*;
     keyward_store::conformance_tests!(Memory);
 }
 
+#[cfg(feature = "sled")]
 mod sled {
+    use keyward_store::conformance::Harness;
+    use keyward_store::{SledStore, StoreError};
+
     use super::*;
     keyward_store::conformance_tests!(Sled::default());
 
@@ -43,6 +47,7 @@ mod indexed_shared_memory {
     keyward_store::conformance_tests!(IndexedMemory { shared: true });
 }
 
+#[cfg(feature = "sled")]
 mod indexed_sled {
     use super::*;
     keyward_store::conformance_tests!(IndexedSled::default());

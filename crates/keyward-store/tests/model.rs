@@ -8,7 +8,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use common::{IndexedMemory, IndexedSled, Memory, Sled};
+use common::{IndexedMemory, Memory};
+#[cfg(feature = "sled")]
+use common::{IndexedSled, Sled};
 use keyward_core::{Credential, CredentialId, Environment, KeyType, LookupTag, Timestamp};
 use keyward_store::conformance::{self, Harness};
 use keyward_store::{IndexedStore, MemoryStore, Store, StoreError};
@@ -81,6 +83,7 @@ impl Target for Memory {
     const REOPENS: bool = false;
 }
 
+#[cfg(feature = "sled")]
 impl Target for Sled {
     const REOPENS: bool = true;
     fn check(store: &Self::Store, _model: &Model) {
@@ -112,6 +115,7 @@ impl Target for IndexedMemory {
     }
 }
 
+#[cfg(feature = "sled")]
 impl Target for IndexedSled {
     const REOPENS: bool = true;
     fn check(store: &Self::Store, model: &Model) {
@@ -236,6 +240,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "sled")]
 proptest! {
     // Every sled write is fsynced: fewer cases.
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]

@@ -1,6 +1,7 @@
 //! Engine configuration.
 
 use std::fmt;
+#[cfg(any(feature = "sled", feature = "redb"))]
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -8,11 +9,14 @@ use keyward_core::{Environments, Pepper, PermissionPolicy};
 use keyward_rotation::{Clock, RotationPolicy, SystemClock};
 use keyward_store::Store;
 
-/// Where credentials are stored.
+/// Where credentials are stored. Non-exhaustive: which backends exist depends on the crate's
+/// features.
+#[non_exhaustive]
 pub enum Backend {
     /// In process memory (tests, examples).
     Memory,
-    /// sled at a directory: the embedded default.
+    /// sled at a directory: the embedded default (feature `sled`).
+    #[cfg(feature = "sled")]
     Sled(PathBuf),
     /// redb in one file (e.g. `DIR/keyward.redb`): every write one durable transaction.
     #[cfg(feature = "redb")]
@@ -25,6 +29,7 @@ impl fmt::Debug for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Memory => f.write_str("Memory"),
+            #[cfg(feature = "sled")]
             Self::Sled(p) => f.debug_tuple("Sled").field(p).finish(),
             #[cfg(feature = "redb")]
             Self::Redb(p) => f.debug_tuple("Redb").field(p).finish(),
@@ -38,7 +43,8 @@ impl fmt::Debug for Backend {
 /// ```
 /// use keyward::Config;
 /// use keyward::core::Pepper;
-/// let config = Config::sled("./keyward-data")
+/// // `Config::sled("./keyward-data")` with the `sled` feature.
+/// let config = Config::memory()
 ///     .with_pepper(Pepper::from_bytes([42; 32]))
 ///     .with_namespace("acme");
 /// # let _ = config;
@@ -93,7 +99,8 @@ impl Config {
         Self::new(Backend::Memory)
     }
 
-    /// sled store at `path`.
+    /// sled store at `path` (feature `sled`).
+    #[cfg(feature = "sled")]
     pub fn sled(path: impl Into<PathBuf>) -> Self {
         Self::new(Backend::Sled(path.into()))
     }

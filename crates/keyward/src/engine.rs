@@ -11,7 +11,9 @@ use keyward_rotation::{
     Clock, Due, RegenerateOptions, RotationError, RotationPolicy, SecretState, apply_due,
     apply_regenerate, plan, revoke_all, revoke_version, window_state,
 };
-use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, SledStore, Store, StoreError};
+#[cfg(feature = "sled")]
+use keyward_store::SledStore;
+use keyward_store::{IndexedStore, ListQuery, MemoryStore, Page, Store, StoreError};
 
 use crate::config::{Backend, Config};
 use crate::error::EngineError;
@@ -184,6 +186,7 @@ impl Keyward {
         let format = KeyFormat::new(config.namespace.as_deref(), config.environments)?;
         let backend: Box<dyn Store> = match config.backend {
             Backend::Memory => Box::new(MemoryStore::new()),
+            #[cfg(feature = "sled")]
             Backend::Sled(path) => Box::new(SledStore::open(path)?),
             #[cfg(feature = "redb")]
             Backend::Redb(path) => Box::new(keyward_store::RedbStore::open(path)?),

@@ -18,6 +18,16 @@
 //! assert_eq!(kw.verify("sk_prod_nope").unwrap_err(), VerifyError::Malformed(
 //!     keyward::core::FormatError::BadBodyLength));
 //! ```
+//!
+//! # Features
+//!
+//! None is on by default, so an embedder compiles only what it uses:
+//!
+//! * `sled`: the embedded sled store ([`Config::sled`](crate::Config), `Backend::Sled`).
+//!   Without it, [`Config::memory`] or your own [`Store`](keyward_store::Store) through
+//!   [`Backend::Custom`].
+//! * `http`: the HTTP management service and the tower gateway layer (`keyward::http`).
+//! * `cli`: the `keyward` binary; implies `http` and `sled`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -994,6 +994,7 @@ async fn verify_endpoint_answers_for_any_account() {
     );
 }
 
+#[cfg(feature = "sled")]
 #[tokio::test]
 async fn works_on_the_sled_store() {
     let dir = tempfile::tempdir().unwrap();

@@ -883,6 +883,7 @@ proptest! {
     }
 }
 
+#[cfg(feature = "sled")]
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 

@@ -846,6 +846,7 @@ fn corrupt_storage_surfaces_through_startup_errors() {
     assert_eq!(version_of(&kw, &k), Ok(1));
 }
 
+#[cfg(feature = "sled")]
 #[test]
 fn sled_keys_survive_a_reopen_with_their_lifecycle_state() {
     let dir = tempfile::tempdir().unwrap();

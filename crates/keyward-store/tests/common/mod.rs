@@ -1,11 +1,8 @@
 //! Harnesses for the backends of this crate, shared by the test files.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::path::PathBuf;
-
 use keyward_store::conformance::Harness;
-use keyward_store::{IndexedStore, MemoryStore, SledStore};
-use tempfile::TempDir;
+use keyward_store::{IndexedStore, MemoryStore};
 
 /// `MemoryStore`: keeps nothing across a reopen.
 pub struct Memory;
@@ -14,33 +11,6 @@ impl Harness for Memory {
     type Store = MemoryStore;
     fn fresh(&mut self) -> MemoryStore {
         MemoryStore::new()
-    }
-}
-
-/// A `SledStore` in a temp dir that lives as long as the harness.
-#[derive(Default)]
-pub struct Sled {
-    dir: Option<TempDir>,
-}
-
-impl Sled {
-    /// Where the current store lives.
-    pub fn path(&self) -> PathBuf {
-        self.dir.as_ref().unwrap().path().join("store")
-    }
-}
-
-impl Harness for Sled {
-    type Store = SledStore;
-    fn fresh(&mut self) -> SledStore {
-        self.dir = Some(tempfile::tempdir().unwrap());
-        SledStore::open(self.path()).unwrap()
-    }
-    fn reopen(&mut self, store: SledStore) -> Option<SledStore> {
-        let problems = store.check_indexes().unwrap();
-        assert!(problems.is_empty(), "{problems:?}");
-        drop(store);
-        Some(SledStore::open(self.path()).unwrap())
     }
 }
 
@@ -61,19 +31,61 @@ impl Harness for IndexedMemory {
     }
 }
 
-/// `IndexedStore` over a `SledStore`; a reopen warms a new index from the reopened store.
-#[derive(Default)]
-pub struct IndexedSled(pub Sled);
+// Not every test file uses both.
+#[cfg(feature = "sled")]
+#[allow(unused_imports)]
+pub use sled::{IndexedSled, Sled};
 
-impl Harness for IndexedSled {
-    type Store = IndexedStore;
-    fn fresh(&mut self) -> IndexedStore {
-        IndexedStore::open(Box::new(self.0.fresh())).unwrap()
+/// The sled harnesses (feature `sled`).
+#[cfg(feature = "sled")]
+mod sled {
+    use std::path::PathBuf;
+
+    use keyward_store::conformance::Harness;
+    use keyward_store::{IndexedStore, SledStore};
+    use tempfile::TempDir;
+
+    /// A `SledStore` in a temp dir that lives as long as the harness.
+    #[derive(Default)]
+    pub struct Sled {
+        dir: Option<TempDir>,
     }
-    fn reopen(&mut self, store: IndexedStore) -> Option<IndexedStore> {
-        drop(store);
-        let backend = SledStore::open(self.0.path()).unwrap();
-        Some(IndexedStore::open(Box::new(backend)).unwrap())
+
+    impl Sled {
+        /// Where the current store lives.
+        pub fn path(&self) -> PathBuf {
+            self.dir.as_ref().unwrap().path().join("store")
+        }
+    }
+
+    impl Harness for Sled {
+        type Store = SledStore;
+        fn fresh(&mut self) -> SledStore {
+            self.dir = Some(tempfile::tempdir().unwrap());
+            SledStore::open(self.path()).unwrap()
+        }
+        fn reopen(&mut self, store: SledStore) -> Option<SledStore> {
+            let problems = store.check_indexes().unwrap();
+            assert!(problems.is_empty(), "{problems:?}");
+            drop(store);
+            Some(SledStore::open(self.path()).unwrap())
+        }
+    }
+
+    /// `IndexedStore` over a `SledStore`; a reopen warms a new index from the reopened store.
+    #[derive(Default)]
+    pub struct IndexedSled(pub Sled);
+
+    impl Harness for IndexedSled {
+        type Store = IndexedStore;
+        fn fresh(&mut self) -> IndexedStore {
+            IndexedStore::open(Box::new(self.0.fresh())).unwrap()
+        }
+        fn reopen(&mut self, store: IndexedStore) -> Option<IndexedStore> {
+            drop(store);
+            let backend = SledStore::open(self.0.path()).unwrap();
+            Some(IndexedStore::open(Box::new(backend)).unwrap())
+        }
     }
 }
 
@@ -81,13 +93,13 @@ impl Harness for IndexedSled {
 #[cfg(feature = "redb")]
 #[derive(Default)]
 pub struct Redb {
-    dir: Option<TempDir>,
+    dir: Option<tempfile::TempDir>,
 }
 
 #[cfg(feature = "redb")]
 impl Redb {
     /// The current store's file.
-    pub fn path(&self) -> PathBuf {
+    pub fn path(&self) -> std::path::PathBuf {
         self.dir.as_ref().unwrap().path().join("keyward.redb")
     }
 }
