@@ -22,7 +22,7 @@ mod sled {
     keyward_store::conformance_tests!(Sled::default());
 
     /// A second open of a store already open fails at once with `InUse` (the other-process
-    /// case is in `crash_consistency.rs`).
+    /// case is in `store_lock.rs`).
     #[test]
     fn second_open_is_in_use() {
         let mut h = Sled::default();

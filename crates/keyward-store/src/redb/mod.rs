@@ -25,13 +25,16 @@
 //!   transaction too, so it visits a point-in-time consistent snapshot of every record, while
 //!   writes go on.
 //! * **Opening** verifies the whole file (see [`RedbStore::open`]); that is also where redb
-//!   repairs a file after a crash, without anything to do for this store.
+//!   repairs a file after a crash, without anything to do for this store, except for a file
+//!   whose *creation* a crash interrupted, which redb refuses forever: `open` removes it and
+//!   makes the store afresh (`recovery.rs`).
 //!
 //! See `docs/storage.md` ("Bytes on disk (redb)").
 
 mod check;
 mod open;
 mod reads;
+mod recovery;
 mod tables;
 mod write;
 
@@ -56,6 +59,8 @@ use tables::backend;
 pub struct RedbStore {
     db: Database,
     path: PathBuf,
+    /// The size of an unfinished file `open` removed (see `recovery`).
+    unfinished_removed: Option<u64>,
 }
 
 impl fmt::Debug for RedbStore {

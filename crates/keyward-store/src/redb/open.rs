@@ -8,6 +8,7 @@ use ::redb::{Builder, DatabaseError, ReadableDatabase, StorageError, TableError}
 
 use super::RedbStore;
 use super::reads::raw;
+use super::recovery::{self, DirLock};
 use super::tables::{
     REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
     REDB_RECORDS_TABLE, backend,
@@ -40,7 +41,10 @@ impl RedbStore {
     /// state: after a crash this is redb's repair, which is why a crashed store needs nothing
     /// else; after a clean shutdown it is what keeps a file damaged since from being trusted
     /// (redb would otherwise read it unverified, and may panic on it). It reads the whole
-    /// file, once, as the hot index's warm-up scan does anyway.
+    /// file, once, as the hot index's warm-up scan does anyway. The one crash redb does not
+    /// recover from, one during the file's creation, is handled here: the unfinished file
+    /// (it never held anything) is removed and the store made afresh
+    /// ([`RedbStore::unfinished_file_removed`]).
     ///
     /// Fails with [`StoreError::InUse`] if another `RedbStore` (in this process or another)
     /// still has the file open after about a second, with [`StoreError::UnsupportedFormat`]
@@ -63,6 +67,11 @@ impl RedbStore {
             .set_cache_size(CACHE_SIZE)
             .set_check_integrity_on_open(true);
         let started = Instant::now();
+        // A file whose creation a crash interrupted is removed and made again, under this lock
+        // from before the removal until the store is made (see `recovery`).
+        let mut recovering: Option<DirLock> = None;
+        let mut unfinished_removed = None;
+        let mut created = created;
         let db = loop {
             match builder.create(&path) {
                 Ok(db) => break db,
@@ -74,10 +83,25 @@ impl RedbStore {
                     }
                     std::thread::sleep(LOCK_RETRY_PAUSE);
                 }
-                Err(e) => return Err(open_error(&path, e)),
+                Err(e) if unfinished_removed.is_some() || !recovery::is_unfinished(&path) => {
+                    return Err(open_error(&path, e));
+                }
+                // Unfinished: take the lock, then ask redb again under it.
+                Err(_) if recovering.is_none() => {
+                    recovering = Some(DirLock::acquire(&path, LOCK_WAIT, LOCK_RETRY_PAUSE)?);
+                }
+                // Still unfinished under the lock, and no one holds it: make it again.
+                Err(_) => {
+                    unfinished_removed = Some(recovery::remove(&path)?);
+                    created = true;
+                }
             }
         };
-        let store = Self { db, path };
+        let store = Self {
+            db,
+            path,
+            unfinished_removed,
+        };
         if let Layout::Incomplete = store.check_layout().map_err(|e| at(&store.path, e))? {
             store.create_layout().map_err(|e| at(&store.path, e))?;
         }
@@ -85,7 +109,15 @@ impl RedbStore {
             // Make the new file's directory entry durable too.
             sync_parent(&store.path)?;
         }
+        drop(recovering);
         Ok(store)
+    }
+
+    /// The size of the file [`RedbStore::open`] found unfinished (a creation a crash
+    /// interrupted: no magic number, nothing written past the header) and removed before
+    /// making the store afresh; `None` if it found none. For the caller to log.
+    pub fn unfinished_file_removed(&self) -> Option<u64> {
+        self.unfinished_removed
     }
 
     /// Reads the format version and checks that every table exists; writes nothing.

@@ -39,7 +39,8 @@
 //! recovery truncates the log at the first torn message).
 //!
 //! Everything here runs under sled's own lock (an exclusive `flock` of `db`, taken with the
-//! same `flock` sled takes through `fs2`; std's `File::try_lock` is that call), so it never touches a directory another process has open, nor
+//! same `flock` sled takes through `fs2`; std's `File::try_lock` is that call), so it never
+//! touches a directory another process has open, nor
 //! a snapshot another process is in the middle of writing.
 
 use core::fmt;
