@@ -382,6 +382,36 @@ fn per_cred(u: DiskUsage, n: usize) -> f64 {
     u.allocated as f64 / n as f64
 }
 
+/// The bytes every backend must keep per fixture credential, averaged over the first 1,000:
+/// the keys and values of the three tables (id → encoded record, lookup tag → id,
+/// account ‖ 0 ‖ id → nothing), without any storage overhead.
+fn logical_bytes() -> Result<f64, String> {
+    let (mut total, mut n, mut failed) = (0usize, 0usize, None);
+    for_each_credential(1_000, fixture::SEED, |mut c, _| {
+        c.revision = 1;
+        match keyward::store::encode_credential(&c) {
+            Ok(bytes) => {
+                let id = c.id.as_str().len();
+                total += id + bytes.len() + 16 + id + c.account.as_str().len() + 1 + id;
+                n += 1;
+            }
+            Err(e) => failed = Some(e.to_string()),
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(total as f64 / n.max(1) as f64),
+    }
+}
+
+fn logical_line(r: &mut Report) -> Result<(), String> {
+    let b = logical_bytes()?;
+    r.line(format!(
+        "| logical: keys and values of the three tables | {b:.0} B | {b:.0} B |"
+    ));
+    Ok(())
+}
+
 fn disk_line(r: &mut Report, what: &str, n: usize, sled: DiskUsage, redb: Option<DiskUsage>) {
     let show = |u: DiskUsage| {
         format!(
@@ -437,6 +467,7 @@ fn put_built(r: &mut Report, n: usize) -> Result<(), String> {
     ));
     r.line("| disk, per credential (allocated) | sled | redb |");
     r.line("|---|---:|---:|");
+    logical_line(r)?;
     disk_line(r, "after the puts", n, sled_built, Some(redb_built));
     disk_line(r, "after a reopen", n, sled_reopened, Some(redb_reopened));
     r.line(format!(
@@ -534,6 +565,7 @@ fn at_size(r: &mut Report, a: &Args, n: usize) -> Result<(), String> {
     r.line("");
     r.line("| disk, per credential (allocated) | sled | redb |");
     r.line("|---|---:|---:|");
+    logical_line(r)?;
     disk_line(r, "as built (or cached)", n, before[0], Some(before[1]));
     disk_line(r, "after this run's opens", n, after[0], Some(after[1]));
     r.line(format!(
