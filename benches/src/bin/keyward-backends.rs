@@ -7,7 +7,8 @@
 //!
 //! * **Writes** run interleaved: every round runs each case once, in a shuffled order, each on
 //!   its own fresh database under `target/keyward-bench/`, so that all of them see the same
-//!   disk and the same load. The floors are the bare durable writes of [`floors`].
+//!   disk and the same load. The floors are the bare durable writes of
+//!   [`keyward_benches::floors`].
 //! * **Open** times `Keyward::open` (the store's open, then the hot index's warm-up scan) on the
 //!   cached fixture stores ([`fixture::ensure_sled_store`], [`fixture::ensure_redb_store`],
 //!   built on first use), alternating the backends in a shuffled order. The files are in the
