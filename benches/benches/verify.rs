@@ -1,5 +1,6 @@
-//! The verify hot path at 10k and 1M credentials on the memory and sled backends, the floor,
-//! peer and naive baselines, and 1 vs 2 threads verifying at once.
+//! The verify hot path at 10k and 1M credentials on the memory and sled backends (and redb with
+//! `KEYWARD_BENCH_BACKENDS=memory,sled,redb`), the floor, peer and naive baselines, and 1 vs 2
+//! threads verifying at once.
 //!
 //! Every iteration presents the next key of a pre-generated shuffled array (never one key
 //! repeated). `KEYWARD_BENCH_SIZES`, `KEYWARD_BENCH_BACKENDS` and `KEYWARD_BENCH_QUICK` shrink
@@ -264,12 +265,14 @@ fn interleaved(rounds: usize) {
         ratio("memory hit / floor", "memory_hit", "floor");
         ratio("memory hit_with / floor", "memory_hit_with", "floor");
         ratio("sled hit / memory hit", "sled_hit", "memory_hit");
+        ratio("redb hit / memory hit", "redb_hit", "memory_hit");
         ratio("peer / memory hit", "peer", "memory_hit");
         ratio("naive / memory hit", "naive", "memory_hit");
         ratio("peer / sled hit", "peer", "sled_hit");
         ratio("naive / sled hit", "naive", "sled_hit");
         ratio("memory unknown / floor", "memory_unknown", "floor");
         ratio("sled unknown / floor", "sled_unknown", "floor");
+        ratio("redb unknown / floor", "redb_unknown", "floor");
     }
     let path = fixture::data_dir().join("interleaved-verify.json");
     let _ = std::fs::create_dir_all(fixture::data_dir());

@@ -1,5 +1,7 @@
 //! Writes: durable issue on sled against a bare sled insert + flush measured in the same run,
-//! issue on the memory backend, and regenerate on both.
+//! issue on the memory backend, and regenerate on both (and on redb with
+//! `KEYWARD_BENCH_BACKENDS=memory,sled,redb`; the redb floor and the side-by-side comparison
+//! are in `keyward-backends`).
 //!
 //! To explain where a durable issue's time goes, the same run also measures, on plain sled
 //! databases (`sled_bare_*`): three inserts into three trees; the three-tree transaction the
@@ -57,6 +59,7 @@ fn engine(backend: BackendKind, name: &str) -> Result<Keyward, String> {
     let b = match backend {
         BackendKind::Memory => Backend::Memory,
         BackendKind::Sled => Backend::Sled(scratch(name).join("db")),
+        BackendKind::Redb => Backend::Redb(fixture::redb_file(&scratch(name))),
     };
     let kw = Keyward::open(fixture::config(b)).map_err(|e| e.to_string())?;
     kw.issue(&Principal::LocalOperator, new_key(0))
@@ -69,7 +72,7 @@ fn group<'a>(
     backend: BackendKind,
 ) -> criterion::BenchmarkGroup<'a, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group("write");
-    if backend == BackendKind::Sled {
+    if backend != BackendKind::Memory {
         // Each durable write waits for the disk: fewer, longer samples.
         g.sample_size(20)
             .warm_up_time(Duration::from_secs(1))
@@ -324,7 +327,7 @@ fn issue_parts(c: &mut Criterion) {
 }
 
 fn engine_writes(c: &mut Criterion, backend: BackendKind) {
-    let kw = match engine(backend, "engine") {
+    let kw = match engine(backend, &format!("engine-{}", backend.name())) {
         Ok(kw) => kw,
         Err(e) => {
             eprintln!("skipping {} writes: {e}", backend.name());

@@ -9,7 +9,7 @@ use keyward_core::{
     AccountId, Credential, CredentialId, Digest, Environment, KeyFormat, KeyType, LookupTag, Name,
     Pepper, Permission, PermissionSet, SecretVersion, Timestamp, checksum,
 };
-use keyward_store::{MemoryStore, SledStore, Store};
+use keyward_store::{MemoryStore, RedbStore, SledStore, Store};
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -57,25 +57,29 @@ pub enum BackendKind {
     Memory,
     /// [`SledStore`].
     Sled,
+    /// [`RedbStore`].
+    Redb,
 }
 
 impl BackendKind {
-    /// `memory` or `sled`.
+    /// `memory`, `sled` or `redb`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Memory => "memory",
             Self::Sled => "sled",
+            Self::Redb => "redb",
         }
     }
 }
 
-/// Backends to bench: `KEYWARD_BENCH_BACKENDS=memory,sled` (default both).
+/// Backends to bench: `KEYWARD_BENCH_BACKENDS=memory,sled,redb` (default `memory,sled`).
 pub fn backends() -> Vec<BackendKind> {
     let v = std::env::var("KEYWARD_BENCH_BACKENDS").unwrap_or_else(|_| "memory,sled".into());
     v.split(',')
         .filter_map(|s| match s.trim() {
             "memory" => Some(BackendKind::Memory),
             "sled" => Some(BackendKind::Sled),
+            "redb" => Some(BackendKind::Redb),
             _ => None,
         })
         .collect()
@@ -333,13 +337,20 @@ pub fn memory_fixture(n: usize) -> Fixture {
     }
 }
 
-/// The cached sled store of `n` fixture credentials.
+/// The cached sled store of `n` fixture credentials (the sled database is its `db`).
 pub fn sled_dir(n: usize) -> PathBuf {
     data_dir().join(format!("sled-{n}"))
 }
 
 fn marker(n: usize) -> String {
     format!("keyward-bench fixture v{FIXTURE_VERSION} n={n} seed={SEED:#x}\n")
+}
+
+/// The keys of the `n` fixture credentials, unshuffled.
+fn fixture_keys(n: usize) -> Vec<String> {
+    let mut keys = Vec::with_capacity(n);
+    for_each_credential(n, SEED, |_, key| keys.push(key));
+    keys
 }
 
 /// Makes sure `sled_dir(n)` holds exactly the `n` fixture credentials, building it if it is
@@ -351,13 +362,17 @@ fn marker(n: usize) -> String {
 /// at the end; then it is opened with [`SledStore::open`] and checked with
 /// [`SledStore::check_indexes`].
 pub fn ensure_sled_store(n: usize) -> Result<Vec<String>, String> {
-    let dir = sled_dir(n);
+    ensure_sled_store_in(&sled_dir(n), n)
+}
+
+/// [`ensure_sled_store`] in `dir` instead of [`sled_dir`] (the sled database is `dir/db`).
+pub fn ensure_sled_store_in(dir: &Path, n: usize) -> Result<Vec<String>, String> {
     let done = dir.join("keyward-bench.done");
-    let mut keys = Vec::with_capacity(n);
     if std::fs::read_to_string(&done).is_ok_and(|m| m == marker(n)) {
-        for_each_credential(n, SEED, |_, key| keys.push(key));
-        return Ok(keys);
+        return Ok(fixture_keys(n));
     }
+    let mut keys = Vec::with_capacity(n);
+    let dir = dir.to_path_buf();
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let db_path = dir.join("db");
@@ -447,11 +462,194 @@ pub fn sled_fixture(n: usize) -> Result<Fixture, String> {
     })
 }
 
+/// The directory of the cached redb store of `n` fixture credentials.
+pub fn redb_dir(n: usize) -> PathBuf {
+    data_dir().join(format!("redb-{n}"))
+}
+
+/// The redb file of the store in `dir`.
+pub fn redb_file(dir: &Path) -> PathBuf {
+    dir.join("keyward.redb")
+}
+
+fn redb_marker(n: usize) -> String {
+    format!(
+        "keyward-bench redb fixture v{FIXTURE_VERSION} format={} n={n} seed={SEED:#x}\n",
+        keyward_store::FORMAT_VERSION
+    )
+}
+
+/// Makes sure `redb_dir(n)` holds exactly the `n` fixture credentials, building it if it is
+/// missing or stale, and returns the keys (unshuffled).
+///
+/// [`RedbStore::put`] commits every write durably (two `fsync`s), so, as for sled, the fixture
+/// is written straight into the store's tables ([`keyward_store::REDB_RECORDS_TABLE`] and the
+/// two index tables, the record codec of `keyward-store`) in one redb write transaction,
+/// committed once; then it is opened with [`RedbStore::open`] (which checks every page) and
+/// checked with [`RedbStore::check_indexes`] and a count of its records.
+pub fn ensure_redb_store(n: usize) -> Result<Vec<String>, String> {
+    ensure_redb_store_in(&redb_dir(n), n)
+}
+
+/// [`ensure_redb_store`] in `dir` instead of [`redb_dir`] (the store is [`redb_file`]`(dir)`).
+pub fn ensure_redb_store_in(dir: &Path, n: usize) -> Result<Vec<String>, String> {
+    use redb::{Durability, ReadableTableMetadata};
+    let done = dir.join("keyward-bench.done");
+    if std::fs::read_to_string(&done).is_ok_and(|m| m == redb_marker(n)) {
+        return Ok(fixture_keys(n));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let path = redb_file(dir);
+    // Creates the store (format version, tables) the way the engine does.
+    drop(RedbStore::open(&path).map_err(|e| e.to_string())?);
+    let mut keys = Vec::with_capacity(n);
+    {
+        let db = redb::Database::create(&path).map_err(redb_error("opening"))?;
+        let mut txn = db.begin_write().map_err(redb_error("beginning"))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(redb_error("durability"))?;
+        {
+            let mut records = txn
+                .open_table(keyward_store::REDB_RECORDS_TABLE)
+                .map_err(redb_error("opening a table"))?;
+            let mut lookup = txn
+                .open_table(keyward_store::REDB_LOOKUP_TABLE)
+                .map_err(redb_error("opening a table"))?;
+            let mut accounts = txn
+                .open_table(keyward_store::REDB_ACCOUNTS_TABLE)
+                .map_err(redb_error("opening a table"))?;
+            let mut failed: Option<String> = None;
+            for_each_credential(n, SEED, |mut cred, key| {
+                if failed.is_some() {
+                    return;
+                }
+                cred.revision = 1;
+                let id = cred.id.as_str().as_bytes();
+                let mut acct = cred.account.as_str().as_bytes().to_vec();
+                acct.push(0);
+                acct.extend_from_slice(id);
+                let written = keyward_store::encode_credential(&cred)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| {
+                        records
+                            .insert(id, bytes.as_slice())
+                            .and_then(|_| {
+                                lookup.insert(cred.secrets[0].lookup.as_bytes().as_slice(), id)
+                            })
+                            .and_then(|_| accounts.insert(acct.as_slice(), ()))
+                            .map(drop)
+                            .map_err(|e| e.to_string())
+                    });
+                if let Err(e) = written {
+                    failed = Some(e);
+                }
+                keys.push(key);
+            });
+            if let Some(e) = failed {
+                return Err(format!("building the redb fixture: {e}"));
+            }
+            let held = records.len().map_err(redb_error("counting"))?;
+            if held != n as u64 {
+                return Err(format!(
+                    "the redb fixture holds {held} records, expected {n}"
+                ));
+            }
+        }
+        txn.commit().map_err(redb_error("committing"))?;
+    }
+    let store = RedbStore::open(&path).map_err(|e| e.to_string())?;
+    let problems = store.check_indexes().map_err(|e| e.to_string())?;
+    if !problems.is_empty() {
+        return Err(format!(
+            "the redb fixture does not match RedbStore's layout: {} problems, first {:?}",
+            problems.len(),
+            problems[0]
+        ));
+    }
+    let mut held = 0;
+    let mut undecodable = None;
+    store
+        .scan(&mut |r| match r {
+            Ok(_) => held += 1,
+            Err(e) => undecodable = Some(e.to_string()),
+        })
+        .map_err(|e| e.to_string())?;
+    if let Some(e) = undecodable {
+        return Err(format!("the redb fixture holds an undecodable record: {e}"));
+    }
+    if held != n {
+        return Err(format!(
+            "the redb fixture holds {held} credentials, expected {n}"
+        ));
+    }
+    drop(store);
+    std::fs::write(&done, redb_marker(n)).map_err(|e| e.to_string())?;
+    Ok(keys)
+}
+
+/// Names what failed in a redb error.
+fn redb_error<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> String {
+    move |e| format!("redb fixture, {what}: {e}")
+}
+
+/// An engine on the cached redb store of `n` credentials.
+pub fn redb_fixture(n: usize) -> Result<Fixture, String> {
+    let keys = ensure_redb_store(n)?;
+    let engine =
+        Keyward::open(config(Backend::Redb(redb_file(&redb_dir(n))))).map_err(|e| e.to_string())?;
+    if engine.store().len() != n {
+        return Err(format!(
+            "redb fixture holds {} credentials, expected {n}",
+            engine.store().len()
+        ));
+    }
+    Ok(Fixture {
+        engine,
+        keys: Keys::from_hits(keys),
+        backend: BackendKind::Redb,
+        n,
+    })
+}
+
+/// The engine backend of the cached store of `n` credentials on `kind` (`None` for memory,
+/// which caches nothing). Does not build the store: see [`ensure_store`].
+pub fn cached_backend(kind: BackendKind, n: usize) -> Option<Backend> {
+    match kind {
+        BackendKind::Memory => None,
+        BackendKind::Sled => Some(Backend::Sled(sled_dir(n).join("db"))),
+        BackendKind::Redb => Some(Backend::Redb(redb_file(&redb_dir(n)))),
+    }
+}
+
+/// Whether the cached store of `n` credentials on `kind` is complete (its build finished and
+/// wrote the marker of this fixture version), so [`ensure_store`] will not rebuild it. Memory
+/// caches nothing.
+pub fn store_is_cached(kind: BackendKind, n: usize) -> bool {
+    let (dir, want) = match kind {
+        BackendKind::Memory => return false,
+        BackendKind::Sled => (sled_dir(n), marker(n)),
+        BackendKind::Redb => (redb_dir(n), redb_marker(n)),
+    };
+    std::fs::read_to_string(dir.join("keyward-bench.done")).is_ok_and(|m| m == want)
+}
+
+/// Builds the cached store of `n` credentials on `kind` if needed ([`ensure_sled_store`],
+/// [`ensure_redb_store`]) and returns the keys (unshuffled); for memory, just the keys.
+pub fn ensure_store(kind: BackendKind, n: usize) -> Result<Vec<String>, String> {
+    match kind {
+        BackendKind::Memory => Ok(fixture_keys(n)),
+        BackendKind::Sled => ensure_sled_store(n),
+        BackendKind::Redb => ensure_redb_store(n),
+    }
+}
+
 /// An engine on `backend` with `n` credentials.
 pub fn fixture(backend: BackendKind, n: usize) -> Result<Fixture, String> {
     match backend {
         BackendKind::Memory => Ok(memory_fixture(n)),
         BackendKind::Sled => sled_fixture(n),
+        BackendKind::Redb => redb_fixture(n),
     }
 }
 
