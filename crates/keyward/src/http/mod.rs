@@ -113,8 +113,13 @@ pub fn openapi_json() -> String {
 
 /// Gives every response a request id and renders every error as a problem with its
 /// `instance` and `requestId`, including errors produced outside the handlers.
-async fn finish_response(req: Request, next: Next) -> Response {
+async fn finish_response(mut req: Request, next: Next) -> Response {
     let request_id = new_request_id();
+    // The handlers read it from here (into the audit log); a client's own is replaced.
+    match HeaderValue::from_str(&request_id) {
+        Ok(v) => req.headers_mut().insert(REQUEST_ID_HEADER, v),
+        Err(_) => req.headers_mut().remove(REQUEST_ID_HEADER),
+    };
     let instance = instance_of(req.uri().path());
     let mut resp = next.run(req).await;
     let status = resp.status();
