@@ -23,6 +23,7 @@ mod log;
 mod read;
 mod retention;
 mod verify;
+mod view;
 
 use core::fmt;
 use core::str::FromStr;
@@ -36,6 +37,7 @@ pub(crate) use log::{AuditLog, Call};
 pub use read::{EventPage, EventQuery};
 pub use retention::Retention;
 pub use verify::{BreakKind, ChainBreak, ChainReport, HeadCheck};
+pub use view::{EventView, HeadView, VerifyView};
 
 /// A hash of the chain: 32 bytes, shown as 64 lowercase hexadecimal characters.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

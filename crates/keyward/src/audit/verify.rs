@@ -43,6 +43,17 @@ pub enum HeadCheck {
     Trimmed,
 }
 
+impl HeadCheck {
+    /// `not_given`, `matched` or `trimmed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NotGiven => "not_given",
+            Self::Matched => "matched",
+            Self::Trimmed => "trimmed",
+        }
+    }
+}
+
 /// Where and how the chain breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainBreak {
@@ -76,6 +87,22 @@ pub enum BreakKind {
     /// The event at the pinned head's sequence number has another hash: the log was rewritten
     /// from there.
     HeadMismatch,
+}
+
+impl BreakKind {
+    /// The kind's name, e.g. `tail_cut`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tampered => "tampered",
+            Self::Missing => "missing",
+            Self::Relinked => "relinked",
+            Self::Unreadable => "unreadable",
+            Self::UnvouchedStart => "unvouched_start",
+            Self::TrimMismatch => "trim_mismatch",
+            Self::TailCut => "tail_cut",
+            Self::HeadMismatch => "head_mismatch",
+        }
+    }
 }
 
 impl fmt::Display for ChainBreak {
