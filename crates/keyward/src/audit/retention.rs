@@ -15,8 +15,8 @@ use crate::error::EngineError;
 const BATCH: usize = 1000;
 
 /// How much of the audit log [`Keyward::sweep`] keeps. The default keeps everything: an audit
-/// log that silently forgets is worse than one that grows, and an event is small (about 150
-/// bytes); set a bound when the deployment's rate of management calls makes that matter.
+/// log that silently forgets is worse than one that grows, and an event is small (a couple of
+/// hundred bytes); set a bound when the deployment's rate of management calls makes that matter.
 ///
 /// ```
 /// use std::time::Duration;
