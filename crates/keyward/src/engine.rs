@@ -136,7 +136,7 @@ impl Keyward {
     }
 
     /// The indexed store, unchecked (for operators and tests: writing here bypasses every rule
-    /// of the management plane).
+    /// of the management plane, and the audit log: such a write is recorded nowhere).
     pub fn store(&self) -> &IndexedStore {
         &self.inner.store
     }
