@@ -18,7 +18,7 @@ use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
 use keyward::core::{Credential, CredentialId, LookupTag};
-use keyward::store::{IndexedStore, ListQuery, Page, Store, StoreError};
+use keyward::store::{AuditEntry, Change, IndexedStore, ListQuery, Page, Store, StoreError};
 use keyward_benches::{fixture, rss};
 
 /// A backend that stores nothing and produces the fixture credentials when scanned.
@@ -34,11 +34,17 @@ impl Store for Generator {
     fn list(&self, _: &ListQuery) -> Result<Page, StoreError> {
         Ok(Page::default())
     }
-    fn put(&self, _: &Credential) -> Result<u64, StoreError> {
-        Ok(1)
-    }
-    fn delete(&self, _: &CredentialId, _: u64) -> Result<(), StoreError> {
+    fn commit(&self, _: &Change<'_>) -> Result<(), StoreError> {
         Ok(())
+    }
+    fn events(&self, _: u64, _: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        Ok(None)
+    }
+    fn trim_events(&self, _: u64) -> Result<usize, StoreError> {
+        Ok(0)
     }
     fn scan(
         &self,

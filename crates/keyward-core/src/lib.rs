@@ -38,5 +38,5 @@ pub use model::{
 };
 pub use permission::{Permission, PermissionPolicy, PermissionSet};
 pub use rng::{Generated, fill_base62, random_id};
-pub use secret::{Digest, Pepper, PlaintextKey};
+pub use secret::{AuditKey, Digest, Pepper, PlaintextKey};
 pub use time::Timestamp;

@@ -60,6 +60,9 @@ const DEFAULT_PEPPER_CONTEXT: &str = "keyward 2026-11 default pepper v1";
 /// Context string of [`Pepper::fingerprint`].
 const FINGERPRINT_CONTEXT: &str = "keyward 2026-11 pepper fingerprint v1";
 
+/// Context string of [`Pepper::audit_key`].
+const AUDIT_CONTEXT: &str = "keyward audit chain v1";
+
 impl Pepper {
     /// A pepper from 32 secret bytes (for example from a secrets manager).
     pub fn from_bytes(bytes: [u8; 32]) -> Self {
@@ -113,11 +116,49 @@ impl Pepper {
         derived[..16].iter().map(|b| format!("{b:02x}")).collect()
     }
 
+    /// The key of the audit log's hash chain: `blake3::derive_key("keyward audit chain v1",
+    /// pepper)`. A one-way function of the pepper in its own derivation context: it cannot
+    /// compute or test key digests, and it reveals nothing of the pepper.
+    ///
+    /// ```
+    /// use keyward_core::Pepper;
+    /// let a = Pepper::from_bytes([1; 32]).audit_key();
+    /// assert_eq!(a.mac(&[b"event"]), Pepper::from_bytes([1; 32]).audit_key().mac(&[b"event"]));
+    /// assert_ne!(a.mac(&[b"event"]), Pepper::from_bytes([2; 32]).audit_key().mac(&[b"event"]));
+    /// ```
+    pub fn audit_key(&self) -> AuditKey {
+        AuditKey(Zeroizing::new(blake3::derive_key(
+            AUDIT_CONTEXT,
+            &self.0[..],
+        )))
+    }
+
     /// The keyed digest (blake3 keyed hash) of a key's digest input
     /// ([`crate::ParsedKey::digest_input`]).
     #[inline]
     pub fn digest(&self, input: &[u8]) -> Digest {
         Digest(*blake3::keyed_hash(&self.0, input).as_bytes())
+    }
+}
+
+/// The key of the audit log's hash chain ([`Pepper::audit_key`]): 32 bytes, zeroized on drop,
+/// never printed.
+pub struct AuditKey(Zeroizing<[u8; 32]>);
+
+impl AuditKey {
+    /// The blake3 keyed hash of the concatenation of `parts`.
+    pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut hasher = blake3::Hasher::new_keyed(&self.0);
+        for part in parts {
+            hasher.update(part);
+        }
+        *hasher.finalize().as_bytes()
+    }
+}
+
+impl fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuditKey(<redacted>)")
     }
 }
 

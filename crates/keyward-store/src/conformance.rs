@@ -21,7 +21,7 @@ use keyward_core::{
     Name, Pepper, PermissionSet, PlaintextKey, SecretVersion, Timestamp, random_id,
 };
 
-use crate::{ListQuery, Store, StoreError};
+use crate::{AuditEntry, Change, EVENT_PAGE_MAX, ListQuery, Store, StoreError};
 
 /// Makes stores for the suite.
 pub trait Harness {
@@ -705,6 +705,257 @@ pub fn scan_is_a_snapshot<H: Harness>(h: &mut H) {
     assert_matches_model(&s, &model, &gone);
 }
 
+// ----- the audit log -------------------------------------------------------------------------
+
+/// An audit entry with sequence number `seq` and bytes naming it (`bytes` are opaque to a
+/// store: any bytes, of any length, come back as they were written).
+pub fn event(seq: u64) -> AuditEntry {
+    let mut bytes = format!("event {seq}").into_bytes();
+    // Some longer than a small inline value, one empty.
+    if seq.is_multiple_of(7) {
+        bytes.resize(3000, u8::try_from(seq % 251).unwrap());
+    }
+    if seq == 5 {
+        bytes.clear();
+    }
+    AuditEntry { seq, bytes }
+}
+
+/// The whole audit log, following pages of `page` events; checks that sequence numbers
+/// ascend.
+pub fn all_events<S: Store + ?Sized>(store: &S, page: usize) -> Vec<AuditEntry> {
+    let mut out: Vec<AuditEntry> = Vec::new();
+    let mut after = 0;
+    loop {
+        let got = store.events(after, page).unwrap();
+        assert!(got.len() <= page.max(1), "a page larger than its limit");
+        for e in &got {
+            assert!(e.seq > after, "events not in ascending order");
+            after = e.seq;
+        }
+        if got.is_empty() {
+            return out;
+        }
+        out.extend(got);
+    }
+}
+
+fn event_conflict(r: Result<(), StoreError>) -> (u64, u64) {
+    match r {
+        Err(StoreError::EventConflict { expected, found }) => (expected, found),
+        other => panic!("expected an event conflict, got {other:?}"),
+    }
+}
+
+/// Events append in sequence only (1, 2, …; a repeated, skipped or zero sequence number is
+/// [`StoreError::EventConflict`] and writes nothing), page in ascending order, and come back
+/// byte for byte.
+pub fn events_in_order<H: Harness>(h: &mut H) {
+    let s = h.fresh();
+    assert_eq!(s.last_event().unwrap(), None);
+    assert!(s.events(0, 10).unwrap().is_empty());
+    assert_eq!(event_conflict(s.append_event(&event(2))), (1, 0));
+    assert_eq!(event_conflict(s.append_event(&event(0))), (0, 0));
+    let mut model = Vec::new();
+    for seq in 1..=25u64 {
+        if seq.is_multiple_of(3) {
+            // With a credential write.
+            let cred = credential("acc_events");
+            s.commit(&Change::put(&cred).with_event(&event(seq)))
+                .unwrap();
+        } else {
+            s.append_event(&event(seq)).unwrap();
+        }
+        model.push(event(seq));
+        assert_eq!(s.last_event().unwrap().as_ref(), Some(&event(seq)));
+    }
+    assert_eq!(event_conflict(s.append_event(&event(25))), (24, 25));
+    assert_eq!(event_conflict(s.append_event(&event(27))), (26, 25));
+    assert_eq!(event_conflict(s.append_event(&event(3))), (2, 25));
+    assert_eq!(all_events(&s, 4), model);
+    assert_eq!(all_events(&s, 1000), model);
+    // Pages start after `after`; a limit is clamped to 1–EVENT_PAGE_MAX.
+    assert_eq!(s.events(10, 3).unwrap(), model[10..13].to_vec());
+    assert_eq!(s.events(0, 0).unwrap(), model[..1].to_vec());
+    assert_eq!(
+        s.events(0, usize::MAX).unwrap().len(),
+        25.min(EVENT_PAGE_MAX)
+    );
+    assert!(s.events(25, 10).unwrap().is_empty());
+    assert!(s.events(u64::MAX, 10).unwrap().is_empty());
+    assert_eq!(s.last_event().unwrap(), Some(event(25)));
+}
+
+/// A change and its event are one write: a refused credential write (revision conflict,
+/// duplicate lookup tag) writes no event, and a refused event (wrong sequence number) writes
+/// no credential change.
+pub fn events_are_atomic_with_their_change<H: Harness>(h: &mut H) {
+    let s = h.fresh();
+    let mut model = BTreeMap::new();
+    let a = credential("acc_atomic");
+    s.commit(&Change::put(&a).with_event(&event(1))).unwrap();
+    let mut a = a;
+    a.revision = 1;
+    model.insert(a.id.clone(), a.clone());
+
+    // A stale revision: no event.
+    let mut stale = a.clone();
+    stale.revision = 0;
+    assert!(matches!(
+        s.commit(&Change::put(&stale).with_event(&event(2))),
+        Err(StoreError::Conflict { .. })
+    ));
+    // A lookup tag held by another credential: no event, no credential.
+    let mut thief = credential("acc_atomic");
+    thief.secrets[0].lookup = a.secrets[0].lookup;
+    assert!(matches!(
+        s.commit(&Change::put(&thief).with_event(&event(2))),
+        Err(StoreError::DuplicateLookup { .. })
+    ));
+    // A delete at the wrong revision: no event.
+    assert!(matches!(
+        s.commit(&Change::delete(&a.id, 7).with_event(&event(2))),
+        Err(StoreError::Conflict { .. })
+    ));
+    assert_eq!(s.last_event().unwrap(), Some(event(1)));
+    assert_matches_model(&s, &model, &BTreeSet::new());
+
+    // A valid put or delete with an event that does not continue the log: nothing changes.
+    let mut rotated = a.clone();
+    rotate(&mut rotated);
+    let new_tags: BTreeSet<LookupTag> = tags(&rotated)
+        .into_iter()
+        .filter(|t| !tags(&a).contains(t))
+        .collect();
+    for wrong in [1, 3] {
+        assert!(matches!(
+            s.commit(&Change::put(&rotated).with_event(&event(wrong))),
+            Err(StoreError::EventConflict { found: 1, .. })
+        ));
+        assert!(matches!(
+            s.commit(&Change::delete(&a.id, 1).with_event(&event(wrong))),
+            Err(StoreError::EventConflict { found: 1, .. })
+        ));
+        let fresh = credential("acc_atomic");
+        assert!(matches!(
+            s.commit(&Change::put(&fresh).with_event(&event(wrong))),
+            Err(StoreError::EventConflict { .. })
+        ));
+        assert_eq!(s.get(&fresh.id).unwrap(), None);
+    }
+    assert_matches_model(&s, &model, &new_tags);
+    assert_eq!(s.last_event().unwrap(), Some(event(1)));
+
+    // The same writes with the right event go through, each with its event.
+    s.commit(&Change::put(&rotated).with_event(&event(2)))
+        .unwrap();
+    rotated.revision = 2;
+    model.insert(rotated.id.clone(), rotated.clone());
+    assert_matches_model(&s, &model, &BTreeSet::new());
+    s.commit(&Change::delete(&a.id, 2).with_event(&event(3)))
+        .unwrap();
+    model.clear();
+    assert_matches_model(&s, &model, &tags(&rotated).into_iter().collect());
+    assert_eq!(all_events(&s, 10), vec![event(1), event(2), event(3)]);
+    // Writes without an event leave the log alone.
+    let b = put(&s, &credential("acc_atomic"));
+    model.insert(b.id.clone(), b);
+    assert_matches_model(&s, &model, &BTreeSet::new());
+    assert_eq!(s.last_event().unwrap(), Some(event(3)));
+}
+
+/// Two writers appending the same sequence number: exactly one wins.
+pub fn event_race<H: Harness>(h: &mut H) {
+    let s = h.fresh();
+    let barrier = Barrier::new(2);
+    for round in 1..=10 {
+        let results: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..2)
+                .map(|i| {
+                    let (s, barrier) = (&s, &barrier);
+                    scope.spawn(move || {
+                        let mut e = event(round);
+                        e.bytes.push(i);
+                        barrier.wait();
+                        if i == 0 {
+                            s.append_event(&e)
+                        } else {
+                            let cred = credential("acc_race");
+                            s.commit(&Change::put(&cred).with_event(&e))
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "round {round}: {results:?}");
+        for r in results {
+            if let Err(e) = r {
+                assert!(matches!(e, StoreError::EventConflict { .. }), "{e:?}");
+            }
+        }
+    }
+    let log = all_events(&s, 100);
+    assert_eq!(
+        log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=10).collect::<Vec<_>>()
+    );
+    // Exactly the credentials of the winning commits exist.
+    let with_credential = log.iter().filter(|e| e.bytes.last() == Some(&1)).count();
+    assert_eq!(scan_all(&s).len(), with_credential);
+    assert_indexes_consistent(&s);
+}
+
+/// Retention: [`Store::trim_events`] removes the oldest events up to a sequence number, never
+/// the newest, and the log goes on from its last sequence number.
+pub fn events_trim<H: Harness>(h: &mut H) {
+    let s = h.fresh();
+    assert_eq!(s.trim_events(10).unwrap(), 0);
+    for seq in 1..=10 {
+        s.append_event(&event(seq)).unwrap();
+    }
+    assert_eq!(s.trim_events(0).unwrap(), 0);
+    assert_eq!(s.trim_events(3).unwrap(), 3);
+    assert_eq!(all_events(&s, 4), (4..=10).map(event).collect::<Vec<_>>());
+    assert_eq!(s.trim_events(3).unwrap(), 0);
+    // Never the newest.
+    assert_eq!(s.trim_events(100).unwrap(), 6);
+    assert_eq!(all_events(&s, 4), vec![event(10)]);
+    assert_eq!(s.last_event().unwrap(), Some(event(10)));
+    assert_eq!(event_conflict(s.append_event(&event(1))), (0, 10));
+    s.append_event(&event(11)).unwrap();
+    assert_eq!(all_events(&s, 4), vec![event(10), event(11)]);
+    assert_eq!(s.events(0, 1).unwrap(), vec![event(10)]);
+}
+
+/// The audit log survives a close and reopen, with and after a trim, and appends go on.
+pub fn events_survive_reopen<H: Harness>(h: &mut H) {
+    let s = h.fresh();
+    for seq in 1..=30u64 {
+        if seq.is_multiple_of(2) {
+            let cred = credential("acc_reopen_events");
+            s.commit(&Change::put(&cred).with_event(&event(seq)))
+                .unwrap();
+        } else {
+            s.append_event(&event(seq)).unwrap();
+        }
+    }
+    assert_eq!(s.trim_events(12).unwrap(), 12);
+    let expected: Vec<AuditEntry> = (13..=30).map(event).collect();
+    let Some(s) = h.reopen(s) else {
+        return;
+    };
+    assert_eq!(all_events(&s, 7), expected);
+    assert_eq!(s.last_event().unwrap(), Some(event(30)));
+    assert_eq!(scan_all(&s).len(), 15);
+    assert_eq!(event_conflict(s.append_event(&event(30))), (29, 30));
+    s.append_event(&event(31)).unwrap();
+    let s = h.reopen(s).unwrap();
+    assert_eq!(s.last_event().unwrap(), Some(event(31)));
+    assert_eq!(all_events(&s, 100).len(), 19);
+}
+
 /// Expands to one `#[test]` per conformance case, each calling it with a fresh harness from
 /// `$harness` (an expression of a type implementing [`Harness`]).
 #[macro_export]
@@ -713,7 +964,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(
             @cases $harness;
             crud, lookup_index, account_index, paging, conditional_race, duplicate_lookup,
-            delete, reopen, scan_is_a_snapshot
+            delete, reopen, scan_is_a_snapshot, events_in_order,
+            events_are_atomic_with_their_change, event_race, events_trim, events_survive_reopen
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

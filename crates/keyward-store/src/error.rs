@@ -17,6 +17,15 @@ pub enum StoreError {
         /// Revision found (`None`: no record).
         found: Option<u64>,
     },
+    /// An audit event does not continue the log: another writer appended since the writer
+    /// read the log's last sequence number. Nothing was written; re-read the log's last event
+    /// and retry.
+    EventConflict {
+        /// The last sequence number the writer expected (0: an empty log).
+        expected: u64,
+        /// The last sequence number found.
+        found: u64,
+    },
     /// A lookup tag is already indexed for another credential.
     DuplicateLookup {
         /// The tag.
@@ -78,6 +87,10 @@ impl fmt::Display for StoreError {
                 write!(f, "{id} was created concurrently")
             }
             Self::Conflict { id, .. } => write!(f, "{id} does not exist"),
+            Self::EventConflict { expected, found } => write!(
+                f,
+                "the audit log moved on: expected its last event to be {expected}, found {found}"
+            ),
             Self::DuplicateLookup { lookup } => {
                 write!(
                     f,

@@ -19,7 +19,7 @@ use keyward_core::{
 };
 use parking_lot::Mutex;
 
-use crate::{ListQuery, Page, Store, StoreError};
+use crate::{AuditEntry, Change, ListQuery, Page, Store, StoreError, Write};
 
 /// Most well-formed-but-unknown lookup tags remembered for a shared backend; the negative cache
 /// is cleared when it would grow past this.
@@ -525,10 +525,29 @@ impl IndexedStore {
 
     /// Writes `cred` (conditional on `cred.revision`, see [`Store::put`]) durably, then updates
     /// the index. Returns the stored credential with its new revision.
-    pub fn put(&self, mut cred: Credential) -> Result<Arc<Credential>, StoreError> {
+    pub fn put(&self, cred: Credential) -> Result<Arc<Credential>, StoreError> {
+        self.put_with(cred, None)
+    }
+
+    /// [`IndexedStore::put`] with the audit event that records it, in one write
+    /// ([`Store::commit`]): both are written or neither is.
+    pub fn put_with(
+        &self,
+        mut cred: Credential,
+        event: Option<&AuditEntry>,
+    ) -> Result<Arc<Credential>, StoreError> {
         let _w = self.stripe(&cred.id).lock();
         let before = self.installed_tags(&cred.id);
-        let revision = self.backend.put(&cred)?;
+        let revision = cred
+            .revision
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend {
+                message: format!("{}: revision overflow", cred.id),
+            })?;
+        self.backend.commit(&Change {
+            write: Some(Write::Put(&cred)),
+            event,
+        })?;
         cred.revision = revision;
         self.write_epoch.fetch_add(1, Ordering::AcqRel);
         for s in &cred.secrets {
@@ -546,9 +565,22 @@ impl IndexedStore {
 
     /// Deletes `id` if its stored revision is `revision`.
     pub fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
+        self.delete_with(id, revision, None)
+    }
+
+    /// [`IndexedStore::delete`] with the audit event that records it, in one write.
+    pub fn delete_with(
+        &self,
+        id: &CredentialId,
+        revision: u64,
+        event: Option<&AuditEntry>,
+    ) -> Result<(), StoreError> {
         let _w = self.stripe(id).lock();
         let before = self.installed_tags(id);
-        self.backend.delete(id, revision)?;
+        self.backend.commit(&Change {
+            write: Some(Write::Delete { id, revision }),
+            event,
+        })?;
         self.write_epoch.fetch_add(1, Ordering::AcqRel);
         self.uninstall(id, before.as_deref());
         Ok(())
@@ -674,12 +706,33 @@ impl Store for IndexedStore {
         IndexedStore::list(self, query)
     }
 
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        match change.write {
+            Some(Write::Put(cred)) => self.put_with(cred.clone(), change.event).map(drop),
+            Some(Write::Delete { id, revision }) => self.delete_with(id, revision, change.event),
+            // The index holds no event.
+            None => self.backend.commit(change),
+        }
+    }
+
     fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
         Ok(IndexedStore::put(self, cred.clone())?.revision)
     }
 
     fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
         IndexedStore::delete(self, id, revision)
+    }
+
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.backend.events(after, limit)
+    }
+
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        self.backend.last_event()
+    }
+
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        self.backend.trim_events(up_to)
     }
 
     fn scan(

@@ -14,6 +14,9 @@
 //! * `conformance`: the `conformance` module, the test suite every backend passes, for
 //!   backends in other crates.
 //!
+//! Every backend also keeps the audit log ([`AuditEntry`]): [`Store::commit`] writes a
+//! credential change and the event that records it in one atomic, durable write.
+//!
 //! `docs/storage.md` describes the bytes on disk, the durability promise and the hot index.
 //!
 //! ```
@@ -24,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod change;
 mod codec;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -39,7 +43,10 @@ pub mod sled;
 
 #[cfg(feature = "sled")]
 pub use self::sled::{
-    ACCOUNTS_TREE, FORMAT_VERSION_KEY, LOOKUP_TREE, META_TREE, RECORDS_TREE, SledStore,
+    ACCOUNTS_TREE, EVENTS_TREE, FORMAT_VERSION_KEY, LOOKUP_TREE, META_TREE, RECORDS_TREE, SledStore,
+};
+pub use change::{
+    AuditEntry, Change, EVENT_PAGE_MAX, Write, check_event_seq, event_key, seq_of_key,
 };
 pub use codec::{FORMAT_VERSION, decode_credential, encode_credential};
 pub use error::StoreError;
@@ -48,8 +55,8 @@ pub use index_problem::IndexProblem;
 pub use memory::MemoryStore;
 #[cfg(feature = "redb")]
 pub use redb::{
-    REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
-    REDB_RECORDS_TABLE, RedbStore,
+    REDB_ACCOUNTS_TABLE, REDB_EVENTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE,
+    REDB_META_TABLE, REDB_RECORDS_TABLE, RedbStore,
 };
 
 use std::sync::Arc;
@@ -59,8 +66,11 @@ use keyward_core::{AccountId, Credential, CredentialId, Environment, KeyType, Lo
 /// A storage backend. Small on purpose: every method is fallible and nothing assumes a local
 /// file, so a networked database can implement it too.
 ///
-/// Every write is atomic (the record and all its index entries, or nothing) and durable when it
-/// returns `Ok`: a caller may show the result to a user.
+/// Every write is atomic (the record, all its index entries and its audit event, or nothing)
+/// and durable when it returns `Ok`: a caller may show the result to a user.
+///
+/// A backend implements one write, [`Store::commit`]; [`Store::put`], [`Store::delete`] and
+/// [`Store::append_event`] are that write with one part.
 ///
 /// ```
 /// use keyward_store::{MemoryStore, Store, ListQuery};
@@ -77,16 +87,56 @@ pub trait Store: Send + Sync + 'static {
     /// Lists credentials matching `query`, ordered by id, one page at a time.
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError>;
 
-    /// Writes `cred` and its index entries (every lookup tag of its secrets, its account entry)
-    /// atomically, if the stored revision equals `cred.revision` (0: the id must not exist yet).
-    /// Stores it with revision `cred.revision + 1` and returns that new revision. Lookup-index
-    /// entries of secrets no longer in `cred` are removed. Fails with
-    /// [`StoreError::Conflict`] on a revision mismatch and [`StoreError::DuplicateLookup`] if a
-    /// lookup tag belongs to another credential.
-    fn put(&self, cred: &Credential) -> Result<u64, StoreError>;
+    /// Writes a [`Change`]: its credential write and its audit event, atomically and durably,
+    /// or nothing at all.
+    ///
+    /// * [`Write::Put`] writes `cred` and its index entries (every lookup tag of its secrets,
+    ///   its account entry) if the stored revision equals `cred.revision` (0: the id must not
+    ///   exist yet), with revision `cred.revision + 1`. Lookup-index entries of secrets no
+    ///   longer in `cred` are removed. Fails with [`StoreError::Conflict`] on a revision
+    ///   mismatch ([`check_revision`]) and [`StoreError::DuplicateLookup`] if a lookup tag
+    ///   belongs to another credential.
+    /// * [`Write::Delete`] deletes a credential and its index entries if its stored revision
+    ///   is `revision` ([`StoreError::Conflict`] otherwise).
+    /// * The event is appended to the audit log if the log's last sequence number is
+    ///   `event.seq - 1` (0: the log has never held an event), else
+    ///   [`StoreError::EventConflict`] ([`check_event_seq`]): two writers cannot both append
+    ///   the same sequence number, so the chain the engine builds cannot fork.
+    ///
+    /// A check that fails writes nothing, neither the credential nor the event.
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError>;
 
-    /// Deletes a credential and its index entries if its stored revision is `revision`.
-    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError>;
+    /// Writes `cred` alone ([`Store::commit`] with [`Write::Put`] and no event) and returns its
+    /// new revision, `cred.revision + 1`.
+    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
+        let next = next_revision(cred)?;
+        self.commit(&Change::put(cred))?;
+        Ok(next)
+    }
+
+    /// Deletes a credential and its index entries if its stored revision is `revision`
+    /// ([`Store::commit`] with [`Write::Delete`] and no event).
+    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
+        self.commit(&Change::delete(id, revision))
+    }
+
+    /// Appends an event alone ([`Store::commit`] with no credential write).
+    fn append_event(&self, event: &AuditEntry) -> Result<(), StoreError> {
+        self.commit(&Change::event(event))
+    }
+
+    /// Audit events with a sequence number above `after`, ascending, at most `limit` (clamped
+    /// to 1–[`EVENT_PAGE_MAX`]).
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// The audit event with the highest sequence number, `None` if the log holds none.
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError>;
+
+    /// Removes the audit events with a sequence number up to `up_to` (retention), oldest first,
+    /// and returns how many it removed. The newest event is never removed, so the log's last
+    /// sequence number (and the chain's head) survives any trim. Not atomic as a whole: a crash
+    /// part-way leaves a suffix of the log, never a hole.
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError>;
 
     /// Visits every credential, for warm-up, export and backup. An undecodable record is passed
     /// as an `Err` naming its id and the scan goes on.
@@ -105,6 +155,15 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
+/// `cred.revision + 1`, the revision a put of `cred` stores.
+fn next_revision(cred: &Credential) -> Result<u64, StoreError> {
+    cred.revision
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Backend {
+            message: format!("{}: revision overflow", cred.id),
+        })
+}
+
 /// A shared handle is a store too: lets a test (or an embedder) keep writing to a backend that an
 /// [`IndexedStore`] also owns.
 impl<S: Store + ?Sized> Store for Arc<S> {
@@ -117,11 +176,26 @@ impl<S: Store + ?Sized> Store for Arc<S> {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         (**self).list(query)
     }
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        (**self).commit(change)
+    }
     fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
         (**self).put(cred)
     }
     fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
         (**self).delete(id, revision)
+    }
+    fn append_event(&self, event: &AuditEntry) -> Result<(), StoreError> {
+        (**self).append_event(event)
+    }
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        (**self).events(after, limit)
+    }
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        (**self).last_event()
+    }
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        (**self).trim_events(up_to)
     }
     fn scan(
         &self,

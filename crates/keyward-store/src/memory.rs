@@ -5,12 +5,61 @@ use std::collections::{BTreeMap, HashMap};
 use keyward_core::{Credential, CredentialId, LookupTag};
 use parking_lot::RwLock;
 
-use crate::{ListQuery, Page, Store, StoreError, check_revision};
+use crate::{
+    AuditEntry, Change, EVENT_PAGE_MAX, ListQuery, Page, Store, StoreError, Write, check_event_seq,
+    check_revision,
+};
 
 #[derive(Default)]
 struct Inner {
     records: BTreeMap<CredentialId, Credential>,
     lookup: HashMap<LookupTag, CredentialId>,
+    /// The audit log: sequence number → event bytes.
+    events: BTreeMap<u64, Vec<u8>>,
+}
+
+impl Inner {
+    /// Checks a put; changes nothing.
+    fn check_put(&self, cred: &Credential) -> Result<(), StoreError> {
+        let found = self.records.get(&cred.id).map(|c| c.revision);
+        check_revision(
+            &cred.id,
+            (cred.revision != 0).then_some(cred.revision),
+            found,
+        )?;
+        cred.revision
+            .checked_add(1)
+            .ok_or_else(|| StoreError::Backend {
+                message: format!("{}: revision overflow", cred.id),
+            })?;
+        for s in &cred.secrets {
+            if let Some(owner) = self.lookup.get(&s.lookup)
+                && *owner != cred.id
+            {
+                return Err(StoreError::DuplicateLookup { lookup: s.lookup });
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a checked put.
+    fn apply_put(&mut self, cred: &Credential) {
+        if let Some(old) = self.records.get(&cred.id).cloned() {
+            for s in &old.secrets {
+                self.lookup.remove(&s.lookup);
+            }
+        }
+        let mut stored = cred.clone();
+        stored.revision = cred.revision + 1;
+        for s in &stored.secrets {
+            self.lookup.insert(s.lookup, stored.id.clone());
+        }
+        self.records.insert(stored.id.clone(), stored);
+    }
+
+    fn last_seq(&self) -> u64 {
+        self.events.keys().next_back().copied().unwrap_or(0)
+    }
 }
 
 /// A backend in process memory: for tests, examples and ephemeral deployments. Nothing survives
@@ -77,45 +126,69 @@ impl Store for MemoryStore {
         Ok(Page { items, next })
     }
 
-    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
         let mut inner = self.inner.write();
-        let found = inner.records.get(&cred.id).map(|c| c.revision);
-        check_revision(
-            &cred.id,
-            (cred.revision != 0).then_some(cred.revision),
-            found,
-        )?;
-        for s in &cred.secrets {
-            if let Some(owner) = inner.lookup.get(&s.lookup)
-                && *owner != cred.id
-            {
-                return Err(StoreError::DuplicateLookup { lookup: s.lookup });
+        // Every check before any change: a refused write changes nothing.
+        match change.write {
+            Some(Write::Put(cred)) => inner.check_put(cred)?,
+            Some(Write::Delete { id, revision }) => {
+                let found = inner.records.get(id).map(|c| c.revision);
+                check_revision(id, Some(revision), found)?;
             }
+            None => {}
         }
-        if let Some(old) = inner.records.get(&cred.id).cloned() {
-            for s in &old.secrets {
-                inner.lookup.remove(&s.lookup);
+        if let Some(event) = change.event {
+            check_event_seq(event.seq, inner.last_seq())?;
+        }
+        match change.write {
+            Some(Write::Put(cred)) => inner.apply_put(cred),
+            Some(Write::Delete { id, .. }) => {
+                if let Some(old) = inner.records.remove(id) {
+                    for s in &old.secrets {
+                        inner.lookup.remove(&s.lookup);
+                    }
+                }
             }
+            None => {}
         }
-        let mut stored = cred.clone();
-        stored.revision = cred.revision + 1;
-        for s in &stored.secrets {
-            inner.lookup.insert(s.lookup, stored.id.clone());
-        }
-        inner.records.insert(stored.id.clone(), stored);
-        Ok(cred.revision + 1)
-    }
-
-    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
-        let mut inner = self.inner.write();
-        let found = inner.records.get(id).map(|c| c.revision);
-        check_revision(id, Some(revision), found)?;
-        if let Some(old) = inner.records.remove(id) {
-            for s in &old.secrets {
-                inner.lookup.remove(&s.lookup);
-            }
+        if let Some(event) = change.event {
+            inner.events.insert(event.seq, event.bytes.clone());
         }
         Ok(())
+    }
+
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        let inner = self.inner.read();
+        Ok(inner
+            .events
+            .range((std::ops::Bound::Excluded(after), std::ops::Bound::Unbounded))
+            .take(limit.clamp(1, EVENT_PAGE_MAX))
+            .map(|(&seq, bytes)| AuditEntry {
+                seq,
+                bytes: bytes.clone(),
+            })
+            .collect())
+    }
+
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        let inner = self.inner.read();
+        Ok(inner
+            .events
+            .iter()
+            .next_back()
+            .map(|(&seq, bytes)| AuditEntry {
+                seq,
+                bytes: bytes.clone(),
+            }))
+    }
+
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        let mut inner = self.inner.write();
+        // Never the newest event.
+        let up_to = up_to.min(inner.last_seq().saturating_sub(1));
+        let keep = inner.events.split_off(&(up_to.saturating_add(1)));
+        let removed = std::mem::replace(&mut inner.events, keep).len();
+        Ok(removed)
     }
 
     fn scan(

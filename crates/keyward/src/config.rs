@@ -9,6 +9,8 @@ use keyward_core::{Environments, Pepper, PermissionPolicy};
 use keyward_rotation::{Clock, RotationPolicy, SystemClock};
 use keyward_store::Store;
 
+use crate::audit::Retention;
+
 /// Where credentials are stored. Non-exhaustive: which backends exist depends on the crate's
 /// features.
 #[non_exhaustive]
@@ -62,6 +64,8 @@ pub struct Config {
     pub rotation: RotationPolicy,
     /// Which permissions each key type may hold (default: unlimited).
     pub permission_policy: PermissionPolicy,
+    /// How much of the audit log [`crate::Keyward::sweep`] keeps (default: everything).
+    pub retention: Retention,
     /// Source of time.
     pub clock: Arc<dyn Clock>,
 }
@@ -75,6 +79,7 @@ impl fmt::Debug for Config {
             .field("environments", &self.environments)
             .field("rotation", &self.rotation)
             .field("permission_policy", &self.permission_policy)
+            .field("retention", &self.retention)
             .field("clock_now", &self.clock.now())
             .finish()
     }
@@ -90,6 +95,7 @@ impl Config {
             environments: Environments::default(),
             rotation: RotationPolicy::default(),
             permission_policy: PermissionPolicy::default(),
+            retention: Retention::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -145,6 +151,12 @@ impl Config {
     /// Sets the environment tags.
     pub fn with_environments(mut self, environments: Environments) -> Self {
         self.environments = environments;
+        self
+    }
+
+    /// Sets the audit log's retention.
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
         self
     }
 

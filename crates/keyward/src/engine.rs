@@ -12,6 +12,7 @@ use keyward_rotation::{Clock, RotationPolicy, SecretState, window_state};
 use keyward_store::SledStore;
 use keyward_store::{IndexedStore, MemoryStore, Store, StoreError};
 
+use crate::audit::{AuditLog, Call};
 use crate::config::{Backend, Config};
 use crate::error::EngineError;
 use crate::verify::{Verified, VerifiedRef, VerifyError};
@@ -28,6 +29,8 @@ pub(crate) struct Inner {
     pub(crate) pepper: Pepper,
     pub(crate) rotation: RotationPolicy,
     pub(crate) permission_policy: PermissionPolicy,
+    /// The audit log's chain key, cached tail and retention.
+    pub(crate) audit: AuditLog,
     clock: Arc<dyn Clock>,
     startup_errors: Vec<StoreError>,
     /// What the backend cleaned up after a crash when it opened.
@@ -94,6 +97,7 @@ impl Keyward {
         let pepper = config
             .pepper
             .unwrap_or_else(|| Pepper::default_for(format.namespace()));
+        let audit = AuditLog::open(store.backend(), pepper.audit_key(), config.retention)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -101,6 +105,7 @@ impl Keyward {
                 pepper,
                 rotation: config.rotation,
                 permission_policy: config.permission_policy,
+                audit,
                 clock: config.clock,
                 startup_errors,
                 recovered,
@@ -147,7 +152,7 @@ impl Keyward {
     }
 
     /// The indexed store, unchecked (for operators and tests: writing here bypasses every rule
-    /// of the management plane).
+    /// of the management plane, and the audit log: such a write is recorded nowhere).
     pub fn store(&self) -> &IndexedStore {
         &self.inner.store
     }
@@ -293,10 +298,12 @@ impl Keyward {
             .ok_or_else(|| EngineError::NotFound(id.clone()))
     }
 
-    /// Reads `id`, applies `change` to a copy and writes it back conditionally, retrying when a
-    /// concurrent writer won. `change` may be called more than once.
+    /// Reads `id`, applies `change` to a copy and writes it back conditionally with the event
+    /// of `call` that records it (one store write: both or neither), retrying when a concurrent
+    /// writer won. `change` may be called more than once.
     pub(crate) fn modify<T>(
         &self,
+        call: &Call<'_>,
         id: &CredentialId,
         mut change: impl FnMut(&mut Credential, Timestamp) -> Result<T, EngineError>,
     ) -> Result<(Arc<Credential>, T), EngineError> {
@@ -315,16 +322,20 @@ impl Keyward {
             let mut next = Credential::clone(&current);
             let now = self.now();
             let out = change(&mut next, now)?;
-            match self.inner.store.put(next) {
+            let event = call.changed(Some(&current), Some(&next), now);
+            let written = self.commit_event(&event, |entry| {
+                self.inner.store.put_with(next.clone(), Some(entry))
+            });
+            match written {
                 Ok(stored) => return Ok((stored, out)),
-                Err(StoreError::Conflict { .. }) => {
+                Err(EngineError::Store(StoreError::Conflict { .. })) => {
                     // Someone else wrote first; make sure a shared backend's copy is fresh.
                     if self.inner.store.backend().is_shared() {
                         self.inner.store.refresh(id)?;
                     }
                     continue;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             }
         }
         Err(EngineError::Contended(id.clone()))

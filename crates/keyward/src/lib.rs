@@ -42,6 +42,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod acting;
+pub mod audit;
 pub mod authority;
 mod config;
 pub mod data_dir;
@@ -56,6 +58,7 @@ mod verify;
 #[cfg(feature = "http")]
 pub mod http;
 
+pub use acting::{Acting, Acts, InvalidRequestId, RequestId};
 pub use authority::{Denial, OPERATOR_ACCOUNT, Principal, Right};
 pub use config::{Backend, Config};
 pub use data_dir::{DataDir, DataDirError, StoreKind};

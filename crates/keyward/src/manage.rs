@@ -14,6 +14,8 @@ use keyward_rotation::{
 };
 use keyward_store::{ListQuery, Page, StoreError};
 
+use crate::acting::{Acting, Acts};
+use crate::audit::{Action, Call};
 use crate::authority::{
     self, Actor, Denial, Effect, Principal, Right, forbidden, is_administrator, is_operator_account,
 };
@@ -180,6 +182,8 @@ pub struct SweepReport {
     pub expiring_soon: Vec<(CredentialId, Timestamp)>,
     /// Secret versions purged, per credential.
     pub purged: Vec<(CredentialId, u32)>,
+    /// Audit events removed by the retention policy ([`crate::Config::retention`]).
+    pub events_trimmed: usize,
 }
 
 impl Keyward {
@@ -198,9 +202,12 @@ impl Keyward {
 
     /// Checks that `by` may act with `right` at all (a live secret key holding the right's
     /// permission; the local operator always may). Every management call checks this itself;
-    /// a face may call it first to refuse before reading a request.
-    pub fn authorize(&self, by: &Principal, right: Right) -> Result<(), EngineError> {
-        self.actor(by, right).map(|_| ())
+    /// a face may call it first to refuse before reading a request. A refusal is recorded in
+    /// the audit log ([`crate::audit::Action::Authorize`]).
+    pub fn authorize(&self, by: &impl Acts, right: Right) -> Result<(), EngineError> {
+        let by = by.acting();
+        let call = Call::new(&by, Action::Authorize);
+        self.recorded(&call, || self.actor(&by.principal, right).map(|_| ()))
     }
 
     // ----- validation ----------------------------------------------------------------------
@@ -267,25 +274,38 @@ impl Keyward {
 
     /// Reads a key `by` can reach (needs `api-key:read`). Another account's key answers
     /// [`EngineError::NotFound`], exactly like an unknown id.
-    pub fn get(&self, by: &Principal, id: &CredentialId) -> Result<Arc<Credential>, EngineError> {
-        let actor = self.actor(by, Right::Read)?;
-        let cred = self.read(id)?;
-        authority::check_reach(&actor, &cred)?;
-        Ok(cred)
+    pub fn get(&self, by: &impl Acts, id: &CredentialId) -> Result<Arc<Credential>, EngineError> {
+        let by = by.acting();
+        let call = Call::on_key(&by, Action::Read, id);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Read)?;
+            let cred = self.read(id)?;
+            authority::check_reach(&actor, &cred)?;
+            Ok(cred)
+        })
     }
 
     /// Lists keys, one page at a time, in id order (needs `api-key:read`). Without an account
     /// in `query`, a key lists its own account (an administrator: every account); naming an
     /// account out of reach is [`Denial::OtherAccount`].
-    pub fn list(&self, by: &Principal, query: &ListQuery) -> Result<Page, EngineError> {
-        let actor = self.actor(by, Right::Read)?;
-        let mut query = query.clone();
-        match (&actor, &query.account) {
-            (_, Some(account)) => authority::check_account(&actor, account)?,
-            (Actor::Key(k), None) if !k.deployment_wide => query.account = Some(k.account.clone()),
-            _ => {}
-        }
-        Ok(self.inner.store.list(&query)?)
+    pub fn list(&self, by: &impl Acts, query: &ListQuery) -> Result<Page, EngineError> {
+        let by = by.acting();
+        let call = Call {
+            account: query.account.clone(),
+            ..Call::new(&by, Action::Read)
+        };
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Read)?;
+            let mut query = query.clone();
+            match (&actor, &query.account) {
+                (_, Some(account)) => authority::check_account(&actor, account)?,
+                (Actor::Key(k), None) if !k.deployment_wide => {
+                    query.account = Some(k.account.clone());
+                }
+                _ => {}
+            }
+            Ok(self.inner.store.list(&query)?)
+        })
     }
 
     // ----- issue ---------------------------------------------------------------------------
@@ -293,11 +313,15 @@ impl Keyward {
     /// Issues a key (needs `api-key:write`, the account within reach, permissions covered by
     /// the principal's, and an expiry no later than the principal's). The returned plaintext
     /// is durably stored (as a digest) before this returns, and is never available again.
-    pub fn issue(&self, by: &Principal, new: NewKey) -> Result<Issued, EngineError> {
-        let actor = self.actor(by, Right::Write)?;
-        self.validate_new(&new)?;
-        self.authorize_new(&actor, &new)?;
-        self.insert(&new)
+    pub fn issue(&self, by: &impl Acts, new: NewKey) -> Result<Issued, EngineError> {
+        let by = by.acting();
+        let call = Call::on_account(&by, Action::Issue, &new.account);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Write)?;
+            self.validate_new(&new)?;
+            self.authorize_new(&actor, &new)?;
+            self.insert(&call, &new)
+        })
     }
 
     fn authorize_new(&self, actor: &Actor, new: &NewKey) -> Result<(), EngineError> {
@@ -306,8 +330,9 @@ impl Keyward {
         authority::check_lifetime(actor, new.expires_at)
     }
 
-    /// Writes a new credential (validated and authorised by the caller).
-    fn insert(&self, new: &NewKey) -> Result<Issued, EngineError> {
+    /// Writes a new credential (validated and authorised by the caller) with the event of
+    /// `call` that records it.
+    fn insert(&self, call: &Call<'_>, new: &NewKey) -> Result<Issued, EngineError> {
         let now = self.now();
         for _ in 0..MAX_DRAWS {
             let generated = self
@@ -338,7 +363,11 @@ impl Keyward {
                     revoked_at: None,
                 }],
             };
-            match self.inner.store.put(cred) {
+            let event = call.changed(None, Some(&cred), now);
+            let written = self.commit_event(&event, |entry| {
+                self.inner.store.put_with(cred.clone(), Some(entry))
+            });
+            match written {
                 Ok(credential) => {
                     return Ok(Issued {
                         credential,
@@ -346,8 +375,10 @@ impl Keyward {
                     });
                 }
                 // A random id or lookup tag collided: draw again.
-                Err(StoreError::Conflict { .. } | StoreError::DuplicateLookup { .. }) => continue,
-                Err(e) => return Err(e.into()),
+                Err(EngineError::Store(
+                    StoreError::Conflict { .. } | StoreError::DuplicateLookup { .. },
+                )) => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(EngineError::Store(StoreError::Backend {
@@ -359,9 +390,11 @@ impl Keyward {
 
     /// Applies `f` to key `id` on behalf of `actor`: the target must be in reach (else
     /// `NotFound`) and covered by the actor before the change, and pass the subset rule and the
-    /// last-administrator rule after it, all on the copy that is written.
+    /// last-administrator rule after it, all on the copy that is written, with the event of
+    /// `call`.
     fn change<T>(
         &self,
+        call: &Call<'_>,
         actor: &Actor,
         id: &CredentialId,
         effect: Effect,
@@ -371,7 +404,7 @@ impl Keyward {
         authority::check_reach(actor, &current)?;
         // The account never changes: a key of the operator account stays one across retries.
         let _admins = is_operator_account(&current.account).then(|| self.inner.admin_turn.lock());
-        self.modify(id, |cred, now| {
+        self.modify(call, id, |cred, now| {
             authority::check_reach(actor, cred)?;
             authority::check_covers(actor, &cred.permissions)?;
             let before = cred.clone();
@@ -423,23 +456,28 @@ impl Keyward {
     /// [`RotationError::GraceInProgress`] unless `options.end_earlier_grace` is set.
     pub fn regenerate(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         id: &CredentialId,
         options: RegenerateOptions,
     ) -> Result<Issued, EngineError> {
-        let actor = self.actor(by, Right::Write)?;
-        Self::check_options(&options)?;
-        self.regenerate_as(&actor, id, options)
+        let by = by.acting();
+        let call = Call::on_key(&by, Action::Regenerate, id);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Write)?;
+            Self::check_options(&options)?;
+            self.regenerate_as(&call, &actor, id, options)
+        })
     }
 
     fn regenerate_as(
         &self,
+        call: &Call<'_>,
         actor: &Actor,
         id: &CredentialId,
         options: RegenerateOptions,
     ) -> Result<Issued, EngineError> {
         let mut key_out: Option<PlaintextKey> = None;
-        let (credential, ()) = self.change(actor, id, Effect::HandsOutKey, |cred, now| {
+        let (credential, ()) = self.change(call, actor, id, Effect::HandsOutKey, |cred, now| {
             let generated = self
                 .inner
                 .format
@@ -466,16 +504,21 @@ impl Keyward {
     /// [`Regenerated::skipped`]; revoked and expired keys are left alone silently.
     pub fn regenerate_environment(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         account: &AccountId,
         environment: &Environment,
         options: RegenerateOptions,
     ) -> Result<Regenerated, PartialRegeneration> {
+        let by = by.acting();
+        let call = Call::on_account(&by, Action::RegenerateEnvironment, account);
         let actor = self
-            .actor(by, Right::Write)
+            .recorded(&call, || {
+                let actor = self.actor(&by.principal, Right::Write)?;
+                authority::check_account(&actor, account)?;
+                Self::check_options(&options)?;
+                Ok(actor)
+            })
             .map_err(PartialRegeneration::before_any)?;
-        authority::check_account(&actor, account).map_err(PartialRegeneration::before_any)?;
-        Self::check_options(&options).map_err(PartialRegeneration::before_any)?;
         let now = self.now();
         let mut ids = Vec::new();
         let mut query = ListQuery {
@@ -507,7 +550,8 @@ impl Keyward {
         // shown to no one.
         let mut done = Regenerated::default();
         for id in ids {
-            match self.regenerate_as(&actor, &id, options) {
+            let one = Call::on_key(&by, Action::RegenerateEnvironment, &id);
+            match self.recorded(&one, || self.regenerate_as(&one, &actor, &id, options)) {
                 Ok(i) => done.issued.push(i),
                 Err(
                     EngineError::Rotation(RotationError::Revoked | RotationError::Expired)
@@ -538,11 +582,24 @@ impl Keyward {
     /// this process; a store is opened by one process at a time).
     pub fn environment_key(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         account: &AccountId,
         environment: &Environment,
     ) -> Result<Issued, EngineError> {
-        let actor = self.actor(by, Right::Write)?;
+        let by = by.acting();
+        let call = Call::on_account(&by, Action::EnvironmentKey, account);
+        self.recorded(&call, || {
+            self.environment_key_as(&call, account, environment)
+        })
+    }
+
+    fn environment_key_as(
+        &self,
+        call: &Call<'_>,
+        account: &AccountId,
+        environment: &Environment,
+    ) -> Result<Issued, EngineError> {
+        let actor = self.actor(&call.by.principal, Right::Write)?;
         self.check_environment(environment)?;
         authority::check_account(&actor, account)?;
         let name: Name = environment
@@ -573,7 +630,11 @@ impl Keyward {
             }
         };
         if let Some(id) = existing {
-            return self.regenerate_as(&actor, &id, RegenerateOptions::default());
+            let on_key = Call {
+                key: Some(id.clone()),
+                ..call.clone()
+            };
+            return self.regenerate_as(&on_key, &actor, &id, RegenerateOptions::default());
         }
         let (permissions, expires_at) = match &actor {
             Actor::Operator => (PermissionSet::new(), None),
@@ -590,81 +651,109 @@ impl Keyward {
         };
         self.validate_new(&new)?;
         self.authorize_new(&actor, &new)?;
-        self.insert(&new)
+        self.insert(call, &new)
     }
 
     /// Revokes every secret of a key, at once.
     pub fn revoke(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         id: &CredentialId,
     ) -> Result<Arc<Credential>, EngineError> {
-        let actor = self.actor(by, Right::Write)?;
-        self.change(&actor, id, Effect::Changes, |cred, now| {
-            revoke_all(cred, now);
-            Ok(())
+        let by = by.acting();
+        let call = Call::on_key(&by, Action::Revoke, id);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Write)?;
+            self.change(&call, &actor, id, Effect::Changes, |cred, now| {
+                revoke_all(cred, now);
+                Ok(())
+            })
+            .map(|(c, ())| c)
         })
-        .map(|(c, ())| c)
     }
 
     /// Revokes one secret version (e.g. the old one before its grace period ends).
     pub fn revoke_version(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         id: &CredentialId,
         version: u32,
     ) -> Result<Arc<Credential>, EngineError> {
-        let actor = self.actor(by, Right::Write)?;
-        self.change(&actor, id, Effect::Changes, |cred, now| {
-            Ok(revoke_version(cred, version, now)?)
+        let by = by.acting();
+        let call = Call::on_key(&by, Action::RevokeVersion, id);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Write)?;
+            self.change(&call, &actor, id, Effect::Changes, |cred, now| {
+                Ok(revoke_version(cred, version, now)?)
+            })
+            .map(|(c, ())| c)
         })
-        .map(|(c, ())| c)
     }
 
     /// Disables a key (refused with [`crate::VerifyError::Disabled`] until enabled).
     pub fn disable(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         id: &CredentialId,
     ) -> Result<Arc<Credential>, EngineError> {
         let update = KeyUpdate {
             enabled: Some(false),
             ..KeyUpdate::default()
         };
-        self.update(by, id, update)
+        self.update_as(Action::Disable, by.acting(), id, update)
     }
 
     /// Enables a disabled key.
     pub fn enable(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         id: &CredentialId,
     ) -> Result<Arc<Credential>, EngineError> {
         let update = KeyUpdate {
             enabled: Some(true),
             ..KeyUpdate::default()
         };
-        self.update(by, id, update)
+        self.update_as(Action::Enable, by.acting(), id, update)
     }
 
     /// Changes name, permissions, metadata, expiry or enabled flag. An empty update changes
     /// nothing and returns the key.
     pub fn update(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         id: &CredentialId,
         update: KeyUpdate,
     ) -> Result<Arc<Credential>, EngineError> {
-        let actor = self.actor(by, Right::Write)?;
+        self.update_as(Action::Update, by.acting(), id, update)
+    }
+
+    fn update_as(
+        &self,
+        action: Action,
+        by: Acting,
+        id: &CredentialId,
+        update: KeyUpdate,
+    ) -> Result<Arc<Credential>, EngineError> {
+        let call = Call::on_key(&by, action, id);
+        self.recorded(&call, || self.apply_update(&call, id, &update))
+    }
+
+    fn apply_update(
+        &self,
+        call: &Call<'_>,
+        id: &CredentialId,
+        update: &KeyUpdate,
+    ) -> Result<Arc<Credential>, EngineError> {
+        let actor = self.actor(&call.by.principal, Right::Write)?;
         if let Some(expires_at) = update.expires_at {
             self.check_expiry(expires_at)?;
         }
-        if update == KeyUpdate::default() {
+        if *update == KeyUpdate::default() {
             let cred = self.read(id)?;
             authority::check_reach(&actor, &cred)?;
             return Ok(cred);
         }
-        self.change(&actor, id, Effect::Changes, |cred, now| {
+        self.change(call, &actor, id, Effect::Changes, |cred, now| {
             if let Some(perms) = &update.permissions {
                 // Checked once the key is known to be in reach (it depends on its type).
                 self.check_permissions(cred.key_type, perms)?;
@@ -690,9 +779,16 @@ impl Keyward {
 
     /// Applies the rotation policy's planner to every credential at `now`: expires keys past
     /// their maximum age (if the policy says so), purges long-dead secrets, and reports keys due
-    /// for rotation or expiring soon. Only the local operator sweeps.
-    pub fn sweep(&self, by: &Principal, now: Timestamp) -> Result<SweepReport, EngineError> {
-        if !matches!(by, Principal::LocalOperator) {
+    /// for rotation or expiring soon; then applies the audit log's retention
+    /// ([`crate::Config::retention`]). Every change is audited. Only the local operator sweeps.
+    pub fn sweep(&self, by: &impl Acts, now: Timestamp) -> Result<SweepReport, EngineError> {
+        let by = by.acting();
+        let call = Call::new(&by, Action::Sweep);
+        self.recorded(&call, || self.sweep_as(&call, now))
+    }
+
+    fn sweep_as(&self, call: &Call<'_>, now: Timestamp) -> Result<SweepReport, EngineError> {
+        if !matches!(call.by.principal, Principal::LocalOperator) {
             return Err(forbidden(Denial::OperatorOnly));
         }
         let mut report = SweepReport::default();
@@ -724,7 +820,7 @@ impl Keyward {
                 }
                 if changes {
                     let rotation = &self.inner.rotation;
-                    self.modify(&cred.id, |c, _| {
+                    self.modify(call, &cred.id, |c, _| {
                         // Re-plan on the fresh copy: it may have changed since the listing.
                         let due = plan(c, rotation, now);
                         apply_due(c, &due, now);
@@ -737,6 +833,7 @@ impl Keyward {
                 None => break,
             }
         }
+        report.events_trimmed = self.apply_retention(call, now)?;
         Ok(report)
     }
 }

@@ -7,7 +7,10 @@ use keyward_core::Credential;
 use keyward_store::StoreError;
 
 use crate::Keyward;
-use crate::authority::{self, Principal, Right};
+use crate::acting::Acts;
+use crate::audit::{Action, Call};
+use crate::authority::{self, Right};
+use crate::error::EngineError;
 use crate::export::{
     ConflictReason, Expected, ExportError, ExportSummary, ImportConflict, ImportError,
     ImportOptions, ImportSummary, Writer, read,
@@ -42,10 +45,15 @@ impl Keyward {
     /// ```
     pub fn export(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         out: &mut dyn Write,
     ) -> Result<ExportSummary, ExportError> {
-        self.authorize_export(by).map_err(ExportError::Refused)?;
+        let by = by.acting();
+        self.authorize_export(&by).map_err(ExportError::Refused)?;
+        // Recorded before anything is written: no audit event, no export.
+        let call = Call::new(&by, Action::Export);
+        self.append_event(&call.done(self.now()))
+            .map_err(|e| ExportError::Store(store_error(e)))?;
         let mut writer = Writer::start(
             out,
             self.now(),
@@ -78,16 +86,20 @@ impl Keyward {
 
     /// Whether `by` may export the whole store ([`Keyward::export`] checks this itself; a face
     /// that streams the export calls it first, to refuse before it starts answering).
-    pub fn authorize_export(&self, by: &Principal) -> Result<(), crate::EngineError> {
-        let actor = self.actor(by, Right::Read)?;
-        authority::check_deployment_wide(&actor)
+    pub fn authorize_export(&self, by: &impl Acts) -> Result<(), EngineError> {
+        let by = by.acting();
+        let call = Call::new(&by, Action::Export);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Read)?;
+            authority::check_deployment_wide(&actor)
+        })
     }
 
     /// [`Keyward::import_with`] with the default options: a file from a deployment with
     /// another pepper or namespace is refused.
     pub fn import(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         input: &mut dyn BufRead,
     ) -> Result<ImportSummary, ImportError> {
         self.import_with(by, input, ImportOptions::default())
@@ -114,12 +126,17 @@ impl Keyward {
     /// [`ImportError::Interrupted`] says how many, and importing the file again finishes it.
     pub fn import_with(
         &self,
-        by: &Principal,
+        by: &impl Acts,
         input: &mut dyn BufRead,
         options: ImportOptions,
     ) -> Result<ImportSummary, ImportError> {
-        let actor = self.actor(by, Right::Write).map_err(ImportError::Refused)?;
-        authority::check_deployment_wide(&actor).map_err(ImportError::Refused)?;
+        let by = by.acting();
+        let call = Call::new(&by, Action::Import);
+        self.recorded(&call, || {
+            let actor = self.actor(&by.principal, Right::Write)?;
+            authority::check_deployment_wide(&actor)
+        })
+        .map_err(ImportError::Refused)?;
         let pepper_id = self.pepper_fingerprint();
         let parsed = read(
             input,
@@ -150,9 +167,19 @@ impl Keyward {
             return Err(ImportError::Conflicts(conflicts));
         }
         for cred in to_write {
-            match self.store().put(cred) {
+            // Each key with its own event, in one write.
+            let event = call.changed(None, Some(&cred), self.now());
+            let written = self.commit_event(&event, |entry| {
+                self.store().put_with(cred.clone(), Some(entry))
+            });
+            match written {
                 Ok(_) => summary.imported += 1,
-                Err(error) => return Err(ImportError::Interrupted { summary, error }),
+                Err(e) => {
+                    return Err(ImportError::Interrupted {
+                        summary,
+                        error: store_error(e),
+                    });
+                }
             }
         }
         Ok(summary)
@@ -192,6 +219,16 @@ impl Keyward {
             }
         }
         Ok(Clash::None)
+    }
+}
+
+/// The store error inside an engine error from writing an event (any other is described).
+fn store_error(e: EngineError) -> StoreError {
+    match e {
+        EngineError::Store(e) => e,
+        other => StoreError::Backend {
+            message: other.to_string(),
+        },
     }
 }
 

@@ -10,12 +10,16 @@
 //!   own account, or any for an operator key holding `api-key:admin`), held only permissions it
 //!   holds (before and after), and a key it received or re-dated expires no later than it;
 //! * every key holds no more than the key that last made or changed it held at the time;
-//! * a key never takes away the deployment's last administrator.
+//! * a key never takes away the deployment's last administrator;
+//! * the audit log is the history: each call's events name its action and its actor, every
+//!   credential it changed appears in exactly one `ok` event and no other does, a refused call
+//!   or a read writes no `ok` event, and the chain verifies at the end.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use keyward::audit::{Event, EventActor, EventQuery, Outcome};
 use keyward::core::{
     AccountId, Credential, CredentialId, Environment, KeyType, PermissionSet, Timestamp,
 };
@@ -194,6 +198,75 @@ fn snapshot(kw: &Keyward) -> BTreeMap<CredentialId, Credential> {
     .collect()
 }
 
+/// The events after `after`.
+fn events_after(kw: &Keyward, after: u64) -> Vec<Event> {
+    let query = EventQuery {
+        after,
+        limit: 1000,
+        ..EventQuery::default()
+    };
+    kw.events(OP, &query).unwrap().events
+}
+
+/// The audit action a step's call records.
+fn action_of(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Issue { .. } => "issue",
+        Kind::SetPermissions(_) | Kind::SetExpiry(_) | Kind::Rename => "update",
+        Kind::Regenerate { .. } => "regenerate",
+        Kind::RegenerateEnvironment(_) => "regenerate_environment",
+        Kind::EnvironmentKey(_) => "environment_key",
+        Kind::Disable => "disable",
+        Kind::Enable => "enable",
+        Kind::Revoke => "revoke",
+        Kind::RevokeVersion(_) => "revoke_version",
+        Kind::Get | Kind::List(_) => "read",
+        Kind::Advance(_) => "none",
+    }
+}
+
+/// The call's events are its history: its action, its actor, one `ok` event per credential it
+/// changed and none for any other, none at all for a refusal or a read.
+fn check_log(
+    w: &World,
+    step: &Step,
+    principal: &Principal,
+    seen: u64,
+    changed: &[CredentialId],
+    succeeded: bool,
+) -> Result<(), TestCaseError> {
+    let events = events_after(&w.kw, seen);
+    let actor = match principal {
+        Principal::LocalOperator => EventActor::LocalOperator,
+        Principal::Key(v) => EventActor::Key {
+            id: v.id().clone(),
+            account: v.account().clone(),
+        },
+    };
+    for e in &events {
+        prop_assert_eq!(e.action.name(), action_of(&step.kind), "{:?}", e);
+        prop_assert_eq!(&e.actor, &actor);
+    }
+    let mut logged: Vec<CredentialId> = events
+        .iter()
+        .filter(|e| e.outcome == Outcome::Ok)
+        .map(|e| e.key.clone().unwrap())
+        .collect();
+    logged.sort();
+    let mut expected = changed.to_vec();
+    expected.sort();
+    prop_assert_eq!(
+        &logged,
+        &expected,
+        "{:?}: the ok events do not name exactly the keys it changed",
+        step.kind
+    );
+    if !succeeded {
+        prop_assert!(expected.is_empty());
+    }
+    Ok(())
+}
+
 fn administrators(all: &BTreeMap<CredentialId, Credential>, now: Timestamp) -> usize {
     all.values()
         .filter(|c| {
@@ -253,6 +326,8 @@ fn run(seeds: Vec<(usize, u8, Option<i64>)>, steps: Vec<Step>) -> Result<(), Tes
     for step in steps {
         one_step(&mut w, &step)?;
     }
+    let verdict = w.kw.verify_events(OP, None).unwrap();
+    prop_assert!(verdict.is_ok(), "{:?}", verdict);
     Ok(())
 }
 
@@ -280,6 +355,7 @@ fn one_step(w: &mut World, step: &Step) -> Result<(), TestCaseError> {
         }
     };
     let admins_before = administrators(&before, now);
+    let seen = w.kw.event_head(OP).unwrap().map_or(0, |h| h.seq);
     let p = &principal;
     let kw = w.kw.clone();
     // Run the call. `Some(keys)`: it succeeded, handing out these keys.
@@ -383,6 +459,12 @@ fn one_step(w: &mut World, step: &Step) -> Result<(), TestCaseError> {
         Kind::Advance(_) => None,
     };
     let after = snapshot(&w.kw);
+    let changed_ids: Vec<CredentialId> = after
+        .values()
+        .filter(|c| before.get(&c.id) != Some(*c))
+        .map(|c| c.id.clone())
+        .collect();
+    check_log(w, step, &principal, seen, &changed_ids, outcome.is_some())?;
     let Some(handed) = outcome else {
         prop_assert_eq!(
             &after,

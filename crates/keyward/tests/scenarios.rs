@@ -18,7 +18,7 @@ use keyward::core::{
     LookupTag, ModelError, Name, Permission, PermissionSet, Timestamp,
 };
 use keyward::rotation::{Clock, ManualClock, RegenerateOptions, RotationError, RotationPolicy};
-use keyward::store::{ListQuery, MemoryStore, Page, Store, StoreError};
+use keyward::store::{AuditEntry, Change, ListQuery, MemoryStore, Page, Store, StoreError};
 use keyward::{Backend, Config, EngineError, Field, KeyUpdate, Keyward, NewKey, VerifyError};
 
 /// Tests act as the local operator unless they say otherwise.
@@ -826,11 +826,17 @@ impl Store for CorruptOnOpen {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         self.inner.list(query)
     }
-    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
-        self.inner.put(cred)
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        self.inner.commit(change)
     }
-    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
-        self.inner.delete(id, revision)
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.events(after, limit)
+    }
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        self.inner.last_event()
+    }
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        self.inner.trim_events(up_to)
     }
     fn scan(
         &self,
@@ -918,7 +924,7 @@ fn sled_keys_survive_a_reopen_with_their_lifecycle_state() {
 
 // ----- a store failure partway through regenerate_environment -------------------------------
 
-/// A store whose writes start failing once `writes_left` reaches zero.
+/// A store whose credential writes start failing once `writes_left` reaches zero.
 struct FailingWrites {
     inner: MemoryStore,
     writes_left: Arc<AtomicI64>,
@@ -934,16 +940,22 @@ impl Store for FailingWrites {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         self.inner.list(query)
     }
-    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
-        if self.writes_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        if change.write.is_some() && self.writes_left.fetch_sub(1, Ordering::SeqCst) <= 0 {
             return Err(StoreError::Backend {
                 message: "disk full".into(),
             });
         }
-        self.inner.put(cred)
+        self.inner.commit(change)
     }
-    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
-        self.inner.delete(id, revision)
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.inner.events(after, limit)
+    }
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        self.inner.last_event()
+    }
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        self.inner.trim_events(up_to)
     }
     fn scan(
         &self,

@@ -1,4 +1,4 @@
-//! The redb backend: four tables in one redb file, and every write one redb write transaction,
+//! The redb backend: five tables in one redb file, and every write one redb write transaction,
 //! committed durably before it is acknowledged.
 //!
 //! | table      | key                         | value                                  |
@@ -7,13 +7,15 @@
 //! | `records`  | credential id (29 bytes)    | `[FORMAT_VERSION] ++ postcard(record)` |
 //! | `lookup`   | lookup tag (16 bytes)       | credential id                          |
 //! | `accounts` | account ‖ `0x00` ‖ id       | `()` (nothing)                         |
+//! | `events`   | sequence number, 8 bytes BE | the audit event, as the engine encoded it |
 //!
 //! The same logical layout as the sled backend, so the same rules hold: a lookup entry counts
 //! only if its record holds the tag, an account entry only if its record belongs to the
 //! account.
 //!
-//! * **Writes** ([`Store::put`], [`Store::delete`], the repairs) each read, check and write in
-//!   one write transaction. redb runs one write transaction at a time, so a write's checks
+//! * **Writes** ([`Store::commit`]: a credential write and its audit event; the repairs) each
+//!   read, check and write in one write transaction, so a change and its event are committed
+//!   together or not at all. redb runs one write transaction at a time, so a write's checks
 //!   ([`check_revision`](crate::check_revision), the lookup tags' owners) and its changes are
 //!   never interleaved with another write's. The transaction commits with
 //!   [`Durability::Immediate`](::redb::Durability::Immediate) and two-phase commit: redb writes
@@ -32,6 +34,7 @@
 //! See `docs/storage.md` ("Bytes on disk (redb)").
 
 mod check;
+mod events;
 mod open;
 mod reads;
 mod recovery;
@@ -45,11 +48,11 @@ use ::redb::{Database, ReadOnlyTable, ReadableDatabase};
 use keyward_core::{Credential, CredentialId, LookupTag};
 
 pub use tables::{
-    REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
-    REDB_RECORDS_TABLE,
+    REDB_ACCOUNTS_TABLE, REDB_EVENTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE,
+    REDB_META_TABLE, REDB_RECORDS_TABLE,
 };
 
-use crate::{ListQuery, Page, Store, StoreError};
+use crate::{AuditEntry, Change, ListQuery, Page, Store, StoreError};
 use tables::backend;
 
 /// The embedded backend on redb 4: one file, one write transaction per write.
@@ -134,12 +137,20 @@ impl Store for RedbStore {
         Ok(Page { items, next })
     }
 
-    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
-        self.put_credential(cred)
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        self.commit_change(change)
     }
 
-    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
-        self.delete_credential(id, revision)
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read_events(after, limit)
+    }
+
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        self.read_last_event()
+    }
+
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        self.remove_events(up_to)
     }
 
     /// Visits a point-in-time snapshot of every record (one read transaction), in id order.

@@ -10,8 +10,8 @@ use super::RedbStore;
 use super::reads::raw;
 use super::recovery::{self, DirLock};
 use super::tables::{
-    REDB_ACCOUNTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE, REDB_META_TABLE,
-    REDB_RECORDS_TABLE, backend,
+    REDB_ACCOUNTS_TABLE, REDB_EVENTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE,
+    REDB_META_TABLE, REDB_RECORDS_TABLE, backend,
 };
 use super::write::begin;
 use crate::{FORMAT_VERSION, StoreError};
@@ -140,7 +140,8 @@ impl RedbStore {
         };
         let all = exists(txn.open_table(REDB_RECORDS_TABLE).map(drop))?
             && exists(txn.open_table(REDB_LOOKUP_TABLE).map(drop))?
-            && exists(txn.open_table(REDB_ACCOUNTS_TABLE).map(drop))?;
+            && exists(txn.open_table(REDB_ACCOUNTS_TABLE).map(drop))?
+            && exists(txn.open_table(REDB_EVENTS_TABLE).map(drop))?;
         Ok(if all {
             Layout::Ready
         } else {
@@ -170,6 +171,9 @@ impl RedbStore {
                 .map_err(backend("creating the lookup table"))?;
             txn.open_table(REDB_ACCOUNTS_TABLE)
                 .map_err(backend("creating the accounts table"))?;
+            // A store made before the audit log gets its (empty) events table here.
+            txn.open_table(REDB_EVENTS_TABLE)
+                .map_err(backend("creating the events table"))?;
         }
         txn.commit().map_err(backend("creating the tables"))
     }

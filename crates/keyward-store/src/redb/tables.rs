@@ -1,4 +1,4 @@
-//! The layout of a redb store: its four tables, the keys of the account index, and the mapping
+//! The layout of a redb store: its five tables, the keys of the account index, and the mapping
 //! of redb's errors to [`StoreError`].
 
 use core::fmt;
@@ -20,6 +20,9 @@ pub const REDB_LOOKUP_TABLE: TableDefinition<'static, &'static [u8], &'static [u
 /// The `accounts` table: account ‖ `0x00` ‖ credential id → nothing.
 pub const REDB_ACCOUNTS_TABLE: TableDefinition<'static, &'static [u8], ()> =
     TableDefinition::new("accounts");
+/// The `events` table: sequence number (8 bytes, big-endian) → the audit event's bytes.
+pub const REDB_EVENTS_TABLE: TableDefinition<'static, &'static [u8], &'static [u8]> =
+    TableDefinition::new("events");
 /// Key of the format version in [`REDB_META_TABLE`].
 pub const REDB_FORMAT_VERSION_KEY: &[u8] = b"format_version";
 

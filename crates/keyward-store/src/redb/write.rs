@@ -5,17 +5,22 @@ use ::redb::{Durability, Table, WriteTransaction};
 use keyward_core::{Credential, CredentialId};
 
 use super::RedbStore;
+use super::events::last_seq;
 use super::reads::{owner_holds, raw, stored};
 use super::tables::{
-    REDB_ACCOUNTS_TABLE, REDB_LOOKUP_TABLE, REDB_RECORDS_TABLE, account_key, backend,
+    REDB_ACCOUNTS_TABLE, REDB_EVENTS_TABLE, REDB_LOOKUP_TABLE, REDB_RECORDS_TABLE, account_key,
+    backend,
 };
-use crate::{StoreError, check_revision, encode_credential};
+use crate::{
+    Change, StoreError, Write, check_event_seq, check_revision, encode_credential, event_key,
+};
 
 /// The tables a write changes, opened by its transaction.
 pub(super) struct WriteTables<'t> {
     pub(super) records: Table<'t, &'static [u8], &'static [u8]>,
     pub(super) lookup: Table<'t, &'static [u8], &'static [u8]>,
     pub(super) accounts: Table<'t, &'static [u8], ()>,
+    pub(super) events: Table<'t, &'static [u8], &'static [u8]>,
 }
 
 impl<'t> WriteTables<'t> {
@@ -30,6 +35,9 @@ impl<'t> WriteTables<'t> {
             accounts: txn
                 .open_table(REDB_ACCOUNTS_TABLE)
                 .map_err(backend("opening the accounts table"))?,
+            events: txn
+                .open_table(REDB_EVENTS_TABLE)
+                .map_err(backend("opening the events table"))?,
         })
     }
 }
@@ -68,89 +76,109 @@ impl RedbStore {
         }
     }
 
-    /// [`Store::put`](crate::Store::put): checks and writes the record and its index entries.
-    pub(super) fn put_credential(&self, cred: &Credential) -> Result<u64, StoreError> {
-        let revision = cred
-            .revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend {
-                message: format!("{}: revision overflow", cred.id),
-            })?;
-        let id = cred.id.as_str().as_bytes();
+    /// [`Store::commit`](crate::Store::commit): checks and writes the credential change and
+    /// its audit event in one write transaction; a failed check aborts it, so nothing is
+    /// written.
+    pub(super) fn commit_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        if change.write.is_none() && change.event.is_none() {
+            return Ok(());
+        }
         self.write(|t| {
-            let old = stored(&t.records, id)?;
-            check_revision(
-                &cred.id,
-                (cred.revision != 0).then_some(cred.revision),
-                old.as_ref().map(|c| c.revision),
-            )?;
-            for s in &cred.secrets {
-                if let Some(owner) =
-                    raw(&t.lookup, s.lookup.as_bytes(), "reading the lookup index")?
-                    && owner != id
-                    && owner_holds(&t.records, &owner, &s.lookup)?
-                {
-                    return Err(StoreError::DuplicateLookup { lookup: s.lookup });
-                }
+            if let Some(event) = change.event {
+                check_event_seq(event.seq, last_seq(&t.events)?)?;
             }
-            let mut record = cred.clone();
-            record.revision = revision;
-            let bytes = encode_credential(&record)?;
-            if let Some(old) = &old {
-                // Entries of the old version that the new one no longer has.
-                for s in &old.secrets {
-                    if cred.secret_by_lookup(&s.lookup).is_none() {
-                        remove_lookup_of(t, s.lookup.as_bytes(), id)?;
-                    }
-                }
-                if old.account != cred.account {
-                    t.accounts
-                        .remove(account_key(&old.account, &old.id).as_slice())
-                        .map_err(backend("writing the account index"))?;
-                }
+            match change.write {
+                Some(Write::Put(cred)) => put_credential(t, cred)?,
+                Some(Write::Delete { id, revision }) => delete_credential(t, id, revision)?,
+                None => {}
             }
-            for s in &cred.secrets {
-                t.lookup
-                    .insert(s.lookup.as_bytes().as_slice(), id)
-                    .map_err(backend("writing the lookup index"))?;
+            if let Some(event) = change.event {
+                t.events
+                    .insert(event_key(event.seq).as_slice(), event.bytes.as_slice())
+                    .map_err(backend("appending to the audit log"))?;
             }
-            t.accounts
-                .insert(account_key(&cred.account, &cred.id).as_slice(), ())
-                .map_err(backend("writing the account index"))?;
-            t.records
-                .insert(id, bytes.as_slice())
-                .map_err(backend("writing records"))?;
-            Ok(revision)
-        })
-    }
-
-    /// [`Store::delete`](crate::Store::delete): removes the record and its index entries.
-    pub(super) fn delete_credential(
-        &self,
-        id: &CredentialId,
-        revision: u64,
-    ) -> Result<(), StoreError> {
-        let key = id.as_str().as_bytes();
-        self.write(|t| {
-            let old = stored(&t.records, key)?;
-            let found = old.as_ref().map(|c| c.revision);
-            let Some(old) = old.filter(|c| c.revision == revision) else {
-                return Err(StoreError::Conflict {
-                    id: id.clone(),
-                    expected: revision,
-                    found,
-                });
-            };
-            for s in &old.secrets {
-                remove_lookup_of(t, s.lookup.as_bytes(), key)?;
-            }
-            t.accounts
-                .remove(account_key(&old.account, &old.id).as_slice())
-                .map_err(backend("writing the account index"))?;
-            t.records.remove(key).map_err(backend("writing records"))?;
             Ok(())
         })
     }
+}
+
+/// Checks and writes the record `cred` and its index entries, in the caller's transaction.
+fn put_credential(t: &mut WriteTables<'_>, cred: &Credential) -> Result<(), StoreError> {
+    let revision = cred
+        .revision
+        .checked_add(1)
+        .ok_or_else(|| StoreError::Backend {
+            message: format!("{}: revision overflow", cred.id),
+        })?;
+    let id = cred.id.as_str().as_bytes();
+    let old = stored(&t.records, id)?;
+    check_revision(
+        &cred.id,
+        (cred.revision != 0).then_some(cred.revision),
+        old.as_ref().map(|c| c.revision),
+    )?;
+    for s in &cred.secrets {
+        if let Some(owner) = raw(&t.lookup, s.lookup.as_bytes(), "reading the lookup index")?
+            && owner != id
+            && owner_holds(&t.records, &owner, &s.lookup)?
+        {
+            return Err(StoreError::DuplicateLookup { lookup: s.lookup });
+        }
+    }
+    let mut record = cred.clone();
+    record.revision = revision;
+    let bytes = encode_credential(&record)?;
+    if let Some(old) = &old {
+        // Entries of the old version that the new one no longer has.
+        for s in &old.secrets {
+            if cred.secret_by_lookup(&s.lookup).is_none() {
+                remove_lookup_of(t, s.lookup.as_bytes(), id)?;
+            }
+        }
+        if old.account != cred.account {
+            t.accounts
+                .remove(account_key(&old.account, &old.id).as_slice())
+                .map_err(backend("writing the account index"))?;
+        }
+    }
+    for s in &cred.secrets {
+        t.lookup
+            .insert(s.lookup.as_bytes().as_slice(), id)
+            .map_err(backend("writing the lookup index"))?;
+    }
+    t.accounts
+        .insert(account_key(&cred.account, &cred.id).as_slice(), ())
+        .map_err(backend("writing the account index"))?;
+    t.records
+        .insert(id, bytes.as_slice())
+        .map_err(backend("writing records"))?;
+    Ok(())
+}
+
+/// Removes the record `id` at `revision` and its index entries, in the caller's transaction.
+fn delete_credential(
+    t: &mut WriteTables<'_>,
+    id: &CredentialId,
+    revision: u64,
+) -> Result<(), StoreError> {
+    let key = id.as_str().as_bytes();
+    let old = stored(&t.records, key)?;
+    let found = old.as_ref().map(|c| c.revision);
+    let Some(old) = old.filter(|c| c.revision == revision) else {
+        return Err(StoreError::Conflict {
+            id: id.clone(),
+            expected: revision,
+            found,
+        });
+    };
+    for s in &old.secrets {
+        remove_lookup_of(t, s.lookup.as_bytes(), key)?;
+    }
+    t.accounts
+        .remove(account_key(&old.account, &old.id).as_slice())
+        .map_err(backend("writing the account index"))?;
+    t.records.remove(key).map_err(backend("writing records"))?;
+    Ok(())
 }
 
 /// Removes the lookup entry of `tag` if it points to `id` (an entry another credential has

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{PENDING_WRITE_KEY, SledStore, account_key, lossy, sled_err, split_account_key};
 use crate::codec::{FORMAT_VERSION, encode_credential};
-use crate::{StoreError, check_revision};
+use crate::{AuditEntry, Change, StoreError, Write, check_event_seq, check_revision, event_key};
 
 /// The write in progress, stored under [`PENDING_WRITE_KEY`] as
 /// `[FORMAT_VERSION] ++ postcard(WriteIntent)`: which index entries the write may change, so
@@ -21,6 +21,27 @@ struct WriteIntent {
     lookups: Vec<Vec<u8>>,
     /// Every account-index key the write may add or remove.
     accounts: Vec<Vec<u8>>,
+    /// The audit event written with the change, if any.
+    event: Option<EventIntent>,
+}
+
+/// The audit event of a write: it is inserted before the record (the commit point), so after
+/// a crash it is kept if the record is the new one and removed if it is the old one.
+#[derive(Debug, Serialize, Deserialize)]
+struct EventIntent {
+    /// The event's key in the `events` tree.
+    key: Vec<u8>,
+    /// The record's revision once the write has reached its commit point (`None`: a delete,
+    /// the record is gone).
+    committed: Option<u64>,
+}
+
+/// An intent written by a build that predates the audit log: the same fields, no event.
+#[derive(Debug, Deserialize)]
+struct WriteIntentV1 {
+    id: Vec<u8>,
+    lookups: Vec<Vec<u8>>,
+    accounts: Vec<Vec<u8>>,
 }
 
 impl WriteIntent {
@@ -30,13 +51,24 @@ impl WriteIntent {
         })
     }
 
-    /// `None` if the bytes are not an intent this build wrote.
+    /// `None` if the bytes are not an intent this build (or one before the audit log) wrote.
+    /// postcard is not self-describing, but the two shapes cannot be mistaken for each other:
+    /// an older intent ends before the `event` field, and a newer one read as an older one
+    /// leaves bytes over.
     fn decode(bytes: &[u8]) -> Option<Self> {
-        match bytes.split_first() {
-            Some((&FORMAT_VERSION, body)) => match postcard::take_from_bytes(body) {
-                Ok((intent, [])) => Some(intent),
-                _ => None,
-            },
+        let Some((&FORMAT_VERSION, body)) = bytes.split_first() else {
+            return None;
+        };
+        if let Ok((intent, [])) = postcard::take_from_bytes::<Self>(body) {
+            return Some(intent);
+        }
+        match postcard::take_from_bytes::<WriteIntentV1>(body) {
+            Ok((old, [])) => Some(Self {
+                id: old.id,
+                lookups: old.lookups,
+                accounts: old.accounts,
+                event: None,
+            }),
             _ => None,
         }
     }
@@ -49,6 +81,7 @@ enum Which {
     Records,
     Lookup,
     Accounts,
+    Events,
 }
 
 /// One plain sled operation of a write: an insert, or a remove when `value` is `None`.
@@ -102,30 +135,42 @@ impl Plan {
 }
 
 impl SledStore {
-    /// [`Store::put`](crate::Store::put): checks and runs the write under the writer lock, then
-    /// makes it durable outside the lock.
-    pub(super) fn write_put(&self, cred: &Credential) -> Result<u64, StoreError> {
-        let revision = cred
-            .revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend {
-                message: format!("{}: revision overflow", cred.id),
-            })?;
-        {
-            let _writer = self.lock_writer()?;
-            let plan = self.plan_put(cred, revision)?;
-            self.commit(&plan)?;
+    /// [`Store::commit`](crate::Store::commit): checks and runs the write under the writer
+    /// lock, then makes it durable outside the lock. Every check (the event's sequence number,
+    /// the revision, the lookup tags) runs before anything is written.
+    pub(super) fn write_change(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        if change.write.is_none() && change.event.is_none() {
+            return Ok(());
         }
-        self.flush()?;
-        Ok(revision)
-    }
-
-    /// [`Store::delete`](crate::Store::delete): as [`SledStore::write_put`].
-    pub(super) fn write_delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
         {
             let _writer = self.lock_writer()?;
-            let plan = self.plan_delete(id, revision)?;
-            self.commit(&plan)?;
+            if let Some(event) = change.event {
+                check_event_seq(event.seq, self.last_seq()?)?;
+            }
+            match change.write {
+                Some(Write::Put(cred)) => {
+                    let revision =
+                        cred.revision
+                            .checked_add(1)
+                            .ok_or_else(|| StoreError::Backend {
+                                message: format!("{}: revision overflow", cred.id),
+                            })?;
+                    let plan = self.plan_put(cred, revision, change.event)?;
+                    self.run_plan(&plan)?;
+                }
+                Some(Write::Delete { id, revision }) => {
+                    let plan = self.plan_delete(id, revision, change.event)?;
+                    self.run_plan(&plan)?;
+                }
+                // One insert: atomic on its own.
+                None => {
+                    if let Some(event) = change.event {
+                        self.events
+                            .insert(event_key(event.seq), event.bytes.as_slice())
+                            .map_err(|e| sled_err("appending to the audit log", e))?;
+                    }
+                }
+            }
         }
         self.flush()
     }
@@ -165,11 +210,21 @@ impl SledStore {
             None => None,
             Some(bytes) => match Self::decode(id, &bytes) {
                 Ok(c) => Some(c),
-                // Cannot tell what it holds: leave its entries as they are (an undecodable
-                // record is reported and removed on its own, see `remove_undecodable`).
+                // Cannot tell what it holds: leave its entries (and its event) as they are
+                // (an undecodable record is reported and removed on its own, see
+                // `remove_undecodable`).
                 Err(_) => return self.clear_intent(),
             },
         };
+        if let Some(event) = &intent.event {
+            let committed = record.as_ref().map(|c| c.revision) == event.committed;
+            if !committed {
+                // The change did not happen: neither did its event.
+                self.events
+                    .remove(event.key.as_slice())
+                    .map_err(|e| sled_err("settling the audit log", e))?;
+            }
+        }
         for tag in &intent.lookups {
             let holds = match (&record, LookupTag::new(tag)) {
                 (Some(c), Some(t)) => c.secret_by_lookup(&t).is_some(),
@@ -240,6 +295,7 @@ impl SledStore {
             Which::Records => &self.records,
             Which::Lookup => &self.lookup,
             Which::Accounts => &self.accounts,
+            Which::Events => &self.events,
         }
     }
 
@@ -259,7 +315,7 @@ impl SledStore {
     /// Runs a checked write's steps (the caller holds the writer lock). If one fails, the
     /// intent is settled at once, so the store is consistent again whether or not the record
     /// was written; if even that fails, writes refuse until the store is reopened.
-    fn commit(&self, plan: &Plan) -> Result<(), StoreError> {
+    fn run_plan(&self, plan: &Plan) -> Result<(), StoreError> {
         let r = self.run_steps(&plan.steps);
         if r.is_err() && self.settle(&plan.intent).is_err() {
             self.broken.store(true, Ordering::Release);
@@ -279,9 +335,15 @@ impl SledStore {
         }
     }
 
-    /// Checks a put (revision, unused lookup tags) and lists its steps; writes nothing. The
-    /// caller holds the writer lock, so nothing changes between these reads and the steps.
-    fn plan_put(&self, cred: &Credential, revision: u64) -> Result<Plan, StoreError> {
+    /// Checks a put (revision, unused lookup tags) and lists its steps, with `event` (already
+    /// checked) if any; writes nothing. The caller holds the writer lock, so nothing changes
+    /// between these reads and the steps.
+    fn plan_put(
+        &self,
+        cred: &Credential,
+        revision: u64,
+        event: Option<&AuditEntry>,
+    ) -> Result<Plan, StoreError> {
         let id = cred.id.as_str().as_bytes();
         let old = self.stored(id)?;
         check_revision(
@@ -337,13 +399,25 @@ impl SledStore {
             accounts: std::iter::once(acct_key.clone())
                 .chain(stale_account.iter().cloned())
                 .collect(),
+            event: event.map(|e| EventIntent {
+                key: event_key(e.seq).to_vec(),
+                committed: Some(revision),
+            }),
         };
-        // New entries, then the record (the commit point), then the stale entries' removal.
-        let mut body = Vec::with_capacity(cred.secrets.len() + stale_lookups.len() + 3);
+        // New entries and the event, then the record (the commit point), then the stale
+        // entries' removal.
+        let mut body = Vec::with_capacity(cred.secrets.len() + stale_lookups.len() + 4);
         for s in &cred.secrets {
             body.push(Step::insert(Which::Lookup, s.lookup.as_bytes(), id));
         }
         body.push(Step::insert(Which::Accounts, acct_key, Vec::new()));
+        if let Some(e) = event {
+            body.push(Step::insert(
+                Which::Events,
+                event_key(e.seq),
+                e.bytes.clone(),
+            ));
+        }
         body.push(Step::insert(Which::Records, id, bytes));
         for tag in stale_lookups {
             body.push(Step::remove(Which::Lookup, tag));
@@ -354,9 +428,14 @@ impl SledStore {
         Plan::new(intent, body)
     }
 
-    /// Checks a delete (the stored revision must be `revision`) and lists its steps; writes
-    /// nothing. The caller holds the writer lock.
-    fn plan_delete(&self, id: &CredentialId, revision: u64) -> Result<Plan, StoreError> {
+    /// Checks a delete (the stored revision must be `revision`) and lists its steps, with
+    /// `event` (already checked) if any; writes nothing. The caller holds the writer lock.
+    fn plan_delete(
+        &self,
+        id: &CredentialId,
+        revision: u64,
+        event: Option<&AuditEntry>,
+    ) -> Result<Plan, StoreError> {
         let key = id.as_str().as_bytes();
         let old = self.stored(key)?;
         let found = old.as_ref().map(|c| c.revision);
@@ -384,9 +463,20 @@ impl SledStore {
             id: key.to_vec(),
             lookups: lookups.clone(),
             accounts: vec![acct_key.clone()],
+            event: event.map(|e| EventIntent {
+                key: event_key(e.seq).to_vec(),
+                committed: None,
+            }),
         };
-        // The record first (the commit point), then its entries.
-        let mut body = Vec::with_capacity(lookups.len() + 2);
+        // The event, the record (the commit point), then its entries.
+        let mut body = Vec::with_capacity(lookups.len() + 3);
+        if let Some(e) = event {
+            body.push(Step::insert(
+                Which::Events,
+                event_key(e.seq),
+                e.bytes.clone(),
+            ));
+        }
         body.push(Step::remove(Which::Records, key));
         for tag in lookups {
             body.push(Step::remove(Which::Lookup, tag));
@@ -450,8 +540,20 @@ mod tests {
         assert!(store.meta.get(PENDING_WRITE_KEY).unwrap().is_none());
     }
 
-    /// A write of `old` → `new` (`new = None`: delete), cut after every prefix of its steps.
-    fn every_crash_point(old: Option<Credential>, new: Option<Credential>) {
+    /// The audit log as stored: every sequence number and its bytes.
+    fn logged(store: &SledStore) -> Vec<(u64, Vec<u8>)> {
+        store
+            .events(0, 1000)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.seq, e.bytes))
+            .collect()
+    }
+
+    /// A write of `old` → `new` (`new = None`: delete), with an audit event when `audited`,
+    /// cut after every prefix of its steps: after a crash the store holds the old credential
+    /// and not the event, or the new credential and the event.
+    fn every_crash_point(old: Option<Credential>, new: Option<Credential>, audited: bool) {
         let id = old.as_ref().or(new.as_ref()).unwrap().id.clone();
         let tags: Vec<LookupTag> = old
             .iter()
@@ -459,39 +561,54 @@ mod tests {
             .flat_map(|c| c.secrets.iter().map(|s| s.lookup))
             .collect();
         TAGS.with(|t| *t.borrow_mut() = tags);
+        // An earlier event (with the old credential's write), and this write's.
+        let earlier = AuditEntry {
+            seq: 1,
+            bytes: b"earlier".to_vec(),
+        };
+        let event = AuditEntry {
+            seq: 2,
+            bytes: b"this write".to_vec(),
+        };
         let mut k = 0;
         loop {
             let dir = tempfile::tempdir().unwrap();
             let store = SledStore::open(dir.path().join("db")).unwrap();
+            store.commit(&Change::event(&earlier)).unwrap();
             let old = old.as_ref().map(|c| {
                 let mut stored = c.clone();
                 stored.revision = store.put(c).unwrap();
                 stored
             });
             let revision = old.as_ref().map_or(0, |c| c.revision);
+            let audit = audited.then_some(&event);
             let (plan, new) = match &new {
                 Some(n) => {
                     let mut n = n.clone();
                     n.revision = revision;
-                    let plan = store.plan_put(&n, revision + 1).unwrap();
+                    let plan = store.plan_put(&n, revision + 1, audit).unwrap();
                     n.revision = revision + 1;
                     (plan, Some(n))
                 }
-                None => (store.plan_delete(&id, revision).unwrap(), None),
+                None => (store.plan_delete(&id, revision, audit).unwrap(), None),
             };
             let commit = plan
                 .steps
                 .iter()
                 .position(|s| s.tree == Which::Records)
                 .unwrap();
-            // The intent comes first and goes last.
+            // The intent comes first and goes last; the event, if any, before the commit point.
             assert_eq!(plan.steps[0].tree, Which::Meta);
             assert_eq!(plan.steps.last().map(|s| s.tree), Some(Which::Meta));
+            let event_step = plan.steps.iter().position(|s| s.tree == Which::Events);
+            assert_eq!(event_step.is_some(), audited);
+            assert!(event_step.is_none_or(|e| e < commit));
             if k > plan.steps.len() {
                 break;
             }
             store.run_steps(&plan.steps[..k]).unwrap();
-            let expected = if k > commit {
+            let committed = k > commit;
+            let expected = if committed {
                 new.as_ref()
             } else {
                 old.as_ref()
@@ -502,17 +619,31 @@ mod tests {
             let store = reopen(store);
             assert_settled(&store);
             assert_reads(&store, &id, expected);
-            // And the store takes the next write.
+            // The change and its event, or neither.
+            let mut log = vec![(1, earlier.bytes.clone())];
+            if committed && audited {
+                log.push((2, event.bytes.clone()));
+            }
+            assert_eq!(logged(&store), log, "cut after {k} steps");
+            // And the store takes the next write, continuing the log.
+            let next = AuditEntry {
+                seq: log.len() as u64 + 1,
+                bytes: b"next".to_vec(),
+            };
             let other = credential("acct_a");
-            store.put(&other).unwrap();
+            store
+                .commit(&Change::put(&other).with_event(&next))
+                .unwrap();
             assert_settled(&store);
+            assert_eq!(store.last_event().unwrap(), Some(next));
             k += 1;
         }
     }
 
     #[test]
     fn a_crash_in_an_issue_reopens_to_nothing_or_the_credential() {
-        every_crash_point(None, Some(credential("acct_a")));
+        every_crash_point(None, Some(credential("acct_a")), true);
+        every_crash_point(None, Some(credential("acct_a")), false);
     }
 
     #[test]
@@ -524,14 +655,16 @@ mod tests {
         new.secrets.remove(0);
         new.secrets.push(secret(3));
         new.account = "acct_b".parse().unwrap();
-        every_crash_point(Some(old), Some(new));
+        every_crash_point(Some(old.clone()), Some(new.clone()), true);
+        every_crash_point(Some(old), Some(new), false);
     }
 
     #[test]
     fn a_crash_in_a_delete_reopens_to_old_or_nothing() {
         let mut old = credential("acct_a");
         old.secrets.push(secret(2));
-        every_crash_point(Some(old), None);
+        every_crash_point(Some(old.clone()), None, true);
+        every_crash_point(Some(old), None, false);
     }
 
     #[test]
@@ -560,13 +693,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path().join("db")).unwrap();
         let cred = credential("acct_a");
-        let plan = store.plan_put(&cred, 1).unwrap();
-        // Cut after the new entries, before the record.
-        store.run_steps(&plan.steps[..3]).unwrap();
+        let event = AuditEntry {
+            seq: 1,
+            bytes: b"issue".to_vec(),
+        };
+        let plan = store.plan_put(&cred, 1, Some(&event)).unwrap();
+        // Cut after the new entries and the event, before the record.
+        let commit = plan
+            .steps
+            .iter()
+            .position(|s| s.tree == Which::Records)
+            .unwrap();
+        store.run_steps(&plan.steps[..commit]).unwrap();
         store.settle(&plan.intent).unwrap();
         assert_settled(&store);
         store.settle(&plan.intent).unwrap();
         assert_settled(&store);
         assert_eq!(store.get(&cred.id).unwrap(), None);
+        assert_eq!(store.last_event().unwrap(), None);
+    }
+
+    /// An intent written before the audit log (no `event` field) still decodes, and settles
+    /// as before; one of this build does not decode as the older shape.
+    #[test]
+    fn an_intent_from_before_the_audit_log_still_settles() {
+        #[derive(Serialize)]
+        struct Old<'a> {
+            id: &'a [u8],
+            lookups: Vec<Vec<u8>>,
+            accounts: Vec<Vec<u8>>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path().join("db")).unwrap();
+        let cred = credential("acct_a");
+        let plan = store.plan_put(&cred, 1, None).unwrap();
+        let old = Old {
+            id: cred.id.as_str().as_bytes(),
+            lookups: plan.intent.lookups.clone(),
+            accounts: plan.intent.accounts.clone(),
+        };
+        let bytes = postcard::to_extend(&old, vec![FORMAT_VERSION]).unwrap();
+        let decoded = WriteIntent::decode(&bytes).unwrap();
+        assert!(decoded.event.is_none());
+        assert_eq!(decoded.lookups, plan.intent.lookups);
+        // Cut before the record, with the old intent in place.
+        let commit = plan
+            .steps
+            .iter()
+            .position(|s| s.tree == Which::Records)
+            .unwrap();
+        store.run_steps(&plan.steps[..commit]).unwrap();
+        store.meta.insert(PENDING_WRITE_KEY, bytes).unwrap();
+        let store = reopen(store);
+        assert_settled(&store);
+        assert_eq!(store.get(&cred.id).unwrap(), None);
+        // A new intent with an event keeps its event when decoded.
+        let event = AuditEntry {
+            seq: 1,
+            bytes: b"e".to_vec(),
+        };
+        let plan = store.plan_put(&cred, 1, Some(&event)).unwrap();
+        let decoded = WriteIntent::decode(&plan.intent.encode().unwrap()).unwrap();
+        assert_eq!(decoded.event.map(|e| e.committed), Some(Some(1)));
     }
 }

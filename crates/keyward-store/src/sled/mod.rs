@@ -1,4 +1,4 @@
-//! The sled backend: four trees in one sled database. Every write is a short sequence of plain
+//! The sled backend: five trees in one sled database. Every write is a short sequence of plain
 //! sled operations under the store's writer lock, bracketed by a write intent in `meta`, and is
 //! flushed and fsynced before it is acknowledged.
 //!
@@ -9,6 +9,7 @@
 //! | `records`  | credential id (29 bytes)    | `[FORMAT_VERSION] ++ postcard(record)` |
 //! | `lookup`   | lookup tag (16 bytes)       | credential id                          |
 //! | `accounts` | account ‖ `0x00` ‖ id       | empty                                  |
+//! | `events`   | sequence number, 8 bytes BE | the audit event, as the engine encoded it |
 //!
 //! # Why not a sled transaction
 //!
@@ -29,7 +30,7 @@
 //!    credential holds one of the new lookup tags; nothing is written if a check fails;
 //! 2. insert the write intent into `meta` (`pending_write`: the id, and every lookup tag and
 //!    account key the write may change);
-//! 3. insert the new lookup and account entries;
+//! 3. insert the new lookup and account entries, and the write's audit event if it has one;
 //! 4. insert (or remove) the record: **the commit point**;
 //! 5. remove the lookup and account entries the record no longer has;
 //! 6. remove the intent.
@@ -44,13 +45,15 @@
 //! *After a crash*, sled recovers a prefix of its log (the property its own batches rely on:
 //! recovery stops at the first write that did not reach the disk). If that prefix ends inside
 //! steps 2–6, the intent is there, and [`SledStore::open`] settles it before anything else:
-//! each entry the intent names is made to agree with the record as recovered (old or new), and
-//! the intent is removed. A store therefore never opens with its indexes out of step with its
+//! each entry the intent names is made to agree with the record as recovered (old or new), the
+//! audit event the intent names is removed if the record is the old one, and the intent is
+//! removed: a change and its event are both there or neither is. A store therefore never opens with its indexes out of step with its
 //! records, as with the transaction. A build that predates the intent ignores it and at worst
 //! sees the dangling entries described in `docs/storage.md`, which it already tolerates.
 //!
 //! See `docs/storage.md` for the layout, the durability promise and the kill test behind it.
 
+mod events;
 #[cfg(test)]
 mod fixtures;
 mod intent;
@@ -69,7 +72,7 @@ use parking_lot::Mutex;
 #[cfg(doc)]
 use crate::check_revision;
 use crate::codec::{FORMAT_VERSION, decode_credential};
-use crate::{ListQuery, Page, Store, StoreError};
+use crate::{AuditEntry, Change, ListQuery, Page, Store, StoreError};
 
 pub use crate::IndexProblem;
 pub use recovery::{Recovered, recover_leftovers};
@@ -82,6 +85,8 @@ pub const RECORDS_TREE: &str = "records";
 pub const LOOKUP_TREE: &str = "lookup";
 /// Name of the account index tree (account ‖ 0x00 ‖ id → empty).
 pub const ACCOUNTS_TREE: &str = "accounts";
+/// Name of the audit log tree (sequence number, 8 bytes big-endian → event bytes).
+pub const EVENTS_TREE: &str = "events";
 /// Key of the format version in the [`META_TREE`].
 pub const FORMAT_VERSION_KEY: &[u8] = b"format_version";
 /// Key of the write in progress in the [`META_TREE`]: present only between the steps of a write,
@@ -102,6 +107,7 @@ pub struct SledStore {
     records: sled::Tree,
     lookup: sled::Tree,
     accounts: sled::Tree,
+    events: sled::Tree,
     /// sled's data file, fsynced after sled's own flush (which only `sync_file_range`s).
     data_file: File,
     path: PathBuf,
@@ -252,6 +258,7 @@ impl SledStore {
         let records = tree(RECORDS_TREE)?;
         let lookup = tree(LOOKUP_TREE)?;
         let accounts = tree(ACCOUNTS_TREE)?;
+        let events = tree(EVENTS_TREE)?;
         let data_path = path.join("db");
         let data_file = File::open(&data_path).map_err(|e| io_err("cannot open", &data_path, e))?;
         let store = Self {
@@ -260,6 +267,7 @@ impl SledStore {
             records,
             lookup,
             accounts,
+            events,
             data_file,
             path,
             writer: Mutex::new(()),
@@ -340,12 +348,21 @@ impl Store for SledStore {
         self.list_page(query)
     }
 
-    fn put(&self, cred: &Credential) -> Result<u64, StoreError> {
-        self.write_put(cred)
+    fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
+        self.write_change(change)
     }
 
-    fn delete(&self, id: &CredentialId, revision: u64) -> Result<(), StoreError> {
-        self.write_delete(id, revision)
+    fn events(&self, after: u64, limit: usize) -> Result<Vec<AuditEntry>, StoreError> {
+        self.read_events(after, limit)
+    }
+
+    fn last_event(&self) -> Result<Option<AuditEntry>, StoreError> {
+        let _writer = self.writer.lock();
+        self.read_last_event()
+    }
+
+    fn trim_events(&self, up_to: u64) -> Result<usize, StoreError> {
+        self.remove_events(up_to)
     }
 
     fn scan(

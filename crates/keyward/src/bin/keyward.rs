@@ -3,10 +3,13 @@
 //! import them, check the directory, and serve the HTTP management API.
 //!
 //! Exit status: 0 on success; for `verify`, 1 when the key is refused; for `doctor`, 1 when a
-//! problem was found (repaired or not); 2 on any error (one line on stderr).
+//! problem was found (repaired or not); for `events --verify`, 1 when the audit chain is
+//! broken; 2 on any error (one line on stderr).
 #![forbid(unsafe_code)]
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+#[path = "keyward/events.rs"]
+mod events;
 #[path = "keyward/output.rs"]
 mod output;
 
@@ -159,8 +162,16 @@ enum Command {
         /// The key's id.
         id: CredentialId,
     },
-    /// Apply the rotation policy now: expire, purge, and report keys due for rotation.
-    Sweep,
+    /// Apply the rotation policy now: expire, purge, and report keys due for rotation; then
+    /// apply the audit log's retention, if given (by default every event is kept).
+    Sweep {
+        /// Remove audit events older than this (e.g. 400d). The removal is itself an event.
+        #[arg(long, value_name = "DURATION")]
+        keep_events_for: Option<humantime::Duration>,
+        /// Keep at most this many audit events (the newest).
+        #[arg(long, value_name = "N")]
+        keep_events: Option<u64>,
+    },
     /// Write every key (digests, never a key) to a versioned export file, for backup or to
     /// move a deployment to another store (`docs/export-format.md`).
     Export {
@@ -179,6 +190,29 @@ enum Command {
         /// (its keys will not verify here).
         #[arg(long)]
         force: bool,
+    },
+    /// Show the audit log (every management action and refusal), print its head to pin, or
+    /// verify its hash chain (exit 1 if broken).
+    Events {
+        /// Only this key's events.
+        #[arg(long, value_name = "ID")]
+        key: Option<CredentialId>,
+        /// Only events since: an RFC 3339 time, or a duration before now (24h, 7d).
+        #[arg(long, value_name = "WHEN")]
+        since: Option<String>,
+        /// Only events after this sequence number.
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        after: u64,
+        /// At most this many events.
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Verify the hash chain instead: names the first event where it breaks.
+        #[arg(long)]
+        verify: bool,
+        /// Alone: print the head (SEQ:HASH) to pin somewhere else. With --verify: a head pinned
+        /// earlier, to also catch a log cut or rewritten after it.
+        #[arg(long, value_name = "SEQ:HASH", num_args = 0..=1)]
+        head: Option<Option<String>>,
     },
     /// Check the data directory and repair what is safe to repair: modes, crash leftovers,
     /// index entries. Exit 0 healthy, 1 problems found (repaired or not), 2 cannot check.
@@ -413,7 +447,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Revoke { id } => change(data, json, "revoked", |kw| kw.revoke(OP, &id)),
         Command::Disable { id } => change(data, json, "disabled", |kw| kw.disable(OP, &id)),
         Command::Enable { id } => change(data, json, "enabled", |kw| kw.enable(OP, &id)),
-        Command::Sweep => sweep(data, json),
+        Command::Sweep {
+            keep_events_for,
+            keep_events,
+        } => {
+            let retention = keyward::audit::Retention {
+                max_age: keep_events_for.map(Into::into),
+                max_count: keep_events,
+            };
+            sweep(data, retention, json)
+        }
+        Command::Events {
+            key,
+            since,
+            after,
+            limit,
+            verify,
+            head,
+        } => {
+            let kw = open(data)?;
+            let request = events::Request {
+                key,
+                since,
+                after,
+                limit,
+                verify,
+                head,
+                json,
+            };
+            events::run(&kw, request)
+        }
         Command::Export { output } => export(data, &output, json),
         Command::Doctor { dry_run } => doctor(data, dry_run, json),
         Command::Import { input, force } => import(data, &input, force, json),
@@ -618,8 +681,10 @@ fn verify(
     }
 }
 
-fn sweep(data: &Path, json: bool) -> Result<ExitCode> {
-    let kw = open(data)?;
+fn sweep(data: &Path, retention: keyward::audit::Retention, json: bool) -> Result<ExitCode> {
+    let dir = DataDir::new(data);
+    let kw = dir.open_config(dir.config()?.with_retention(retention))?;
+    warn_startup(&kw);
     let report = kw.sweep(OP, kw.now())?;
     let ids = |v: &[CredentialId]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     if json {
@@ -633,6 +698,7 @@ fn sweep(data: &Path, json: bool) -> Result<ExitCode> {
             "purged": report.purged.iter()
                 .map(|(id, v)| json!({"id": id.as_str(), "version": v}))
                 .collect::<Vec<_>>(),
+            "events_trimmed": report.events_trimmed,
         }));
     } else {
         let list = |v: Vec<String>| {
@@ -665,6 +731,10 @@ fn sweep(data: &Path, json: bool) -> Result<ExitCode> {
                         .map(|(id, v)| format!("{id} v{v}"))
                         .collect(),
                 ),
+            ],
+            vec![
+                "audit events trimmed".into(),
+                report.events_trimmed.to_string(),
             ],
         ];
         print(&table(&rows));

@@ -1113,7 +1113,8 @@ impl Modify for SecuritySchemes {
     paths(
         create_key, list_keys, get_key, update_key, delete_key, regenerate_key,
         regenerate_environment_key, regenerate_account_keys, regenerate_account_keys_in,
-        verify_key, whoami, openapi, super::admin::export
+        verify_key, whoami, openapi, super::admin::export, super::events::list_events,
+        super::events::list_key_events, super::events::event_head, super::events::verify_events
     ),
     components(schemas(ProblemBody, InvalidField)),
     modifiers(&SecuritySchemes),
@@ -1122,6 +1123,7 @@ impl Modify for SecuritySchemes {
         (name = "environments", description = "Regenerate keys by environment"),
         (name = "verify", description = "Verify keys"),
         (name = "admin", description = "Whole-store operations for operators"),
+        (name = "events", description = "The audit log of management actions and refusals"),
         (name = "meta", description = "The service itself")
     )
 )]

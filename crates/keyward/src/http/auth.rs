@@ -3,8 +3,8 @@
 use axum::http::{HeaderMap, HeaderName, header};
 use keyward_core::AccountId;
 
-use super::problem::Problem;
-use crate::{Keyward, Principal, Right, Verified};
+use super::problem::{Problem, REQUEST_ID_HEADER};
+use crate::{Acting, Keyward, Principal, RequestId, Right, Verified};
 
 /// The default header: `X-API-KEY`.
 pub(crate) const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
@@ -39,11 +39,21 @@ pub(crate) enum Need {
     Right(Right),
 }
 
-/// The authenticated caller.
+/// The authenticated caller: its principal with the request's id (recorded in the audit log
+/// with every event of the call), and its verified key.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
-    pub(crate) principal: Principal,
+    pub(crate) principal: Acting,
     pub(crate) verified: Verified,
+}
+
+/// The request's id, as the service's middleware set it on the request (`finish_response`
+/// replaces whatever a client sent).
+fn request_id(headers: &HeaderMap) -> Option<RequestId> {
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
 }
 
 impl Caller {
@@ -61,7 +71,8 @@ pub(crate) fn authenticate(
 ) -> Result<Caller, Problem> {
     let key = presented_key(headers, &API_KEY_HEADER).ok_or_else(Problem::missing_key)?;
     let verified = kw.verify(key).map_err(|_| Problem::invalid_key())?;
-    let principal = Principal::Key(verified.clone());
+    let mut principal = Acting::from(Principal::Key(verified.clone()));
+    principal.request_id = request_id(headers);
     if let Need::Right(right) = need {
         kw.authorize(&principal, right)
             .map_err(Problem::from_engine)?;

@@ -20,6 +20,10 @@
 //! | `POST /verify` | `api-key:verify` | `{key, environment?, permission?}` → `{valid, code, …}` |
 //! | `GET /whoami` | any valid key | the calling key |
 //! | `GET /admin/export` | `api-key:read` + `api-key:admin` | every key of every account in the export format (`docs/export-format.md`), streamed |
+//! | `GET /events` | `api-key:read` | the audit log the caller can see (`since`, `after`, `limit`) |
+//! | `GET /api-keys/{id}/events` | `api-key:read` | one key's audit events (404 out of reach) |
+//! | `GET /events/head` | `api-key:read` + `api-key:admin` | the log's head (`SEQ:HASH`) to pin |
+//! | `GET /events/verify` | `api-key:read` + `api-key:admin` | verify the hash chain (`head=SEQ:HASH` also catches a cut tail) |
 //! | `GET /openapi.json` | none | the OpenAPI document |
 //!
 //! Authentication: `X-API-KEY: <key>` or `Authorization: Bearer <key>`. The engine authorises
@@ -45,6 +49,7 @@
 mod admin;
 mod api;
 mod auth;
+mod events;
 mod input;
 mod layer;
 mod problem;
@@ -96,6 +101,10 @@ pub fn router(keyward: Keyward) -> Router {
         .route("/verify", post(api::verify_key))
         .route("/whoami", get(api::whoami))
         .route("/admin/export", get(admin::export))
+        .route("/events", get(events::list_events))
+        .route("/events/head", get(events::event_head))
+        .route("/events/verify", get(events::verify_events))
+        .route("/api-keys/{id}/events", get(events::list_key_events))
         .route("/openapi.json", get(api::openapi))
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
@@ -113,8 +122,13 @@ pub fn openapi_json() -> String {
 
 /// Gives every response a request id and renders every error as a problem with its
 /// `instance` and `requestId`, including errors produced outside the handlers.
-async fn finish_response(req: Request, next: Next) -> Response {
+async fn finish_response(mut req: Request, next: Next) -> Response {
     let request_id = new_request_id();
+    // The handlers read it from here (into the audit log); a client's own is replaced.
+    match HeaderValue::from_str(&request_id) {
+        Ok(v) => req.headers_mut().insert(REQUEST_ID_HEADER, v),
+        Err(_) => req.headers_mut().remove(REQUEST_ID_HEADER),
+    };
     let instance = instance_of(req.uri().path());
     let mut resp = next.run(req).await;
     let status = resp.status();

@@ -1,0 +1,261 @@
+//! The audit log over HTTP: `GET /events`, `GET /api-keys/{id}/events`, and, for operators,
+//! `GET /events/head` and `GET /events/verify`. The engine decides what each caller sees.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use keyward_core::{CredentialId, Timestamp};
+use serde::Serialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::api::AppState;
+use super::auth::{Need, authenticate};
+use super::input::Fields;
+use super::problem::{Problem, ProblemBody};
+use crate::Right;
+use crate::audit::{EventHead, EventQuery, EventView, HeadView, VerifyView};
+
+const READ: Need = Need::Right(Right::Read);
+
+/// Page size when the query names none, and the largest accepted.
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
+
+/// One page of audit events.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EventList {
+    /// The events, in sequence order.
+    data: Vec<EventView>,
+    /// Whether more events may follow.
+    has_more: bool,
+    /// Pass as `after` for the next page.
+    next_cursor: Option<String>,
+}
+
+/// The newest event of the log, to pin (`head` is `null` for an empty log).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EventHeadAnswer {
+    /// The head, or `null` if the log is empty.
+    head: Option<HeadView>,
+}
+
+/// `GET /events` and `GET /api-keys/{id}/events`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the query; read field by field.
+pub(crate) struct EventParams {
+    /// Only events at or after this time (RFC 3339).
+    since: Option<String>,
+    /// The `next_cursor` of the previous page (a sequence number).
+    after: Option<String>,
+    /// Page size, 1 to 100 (default 20).
+    limit: Option<u64>,
+}
+
+/// `GET /events/verify`.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // Documents the query; read field by field.
+pub(crate) struct VerifyParams {
+    /// A head pinned earlier (`SEQ:HASH`, from `GET /events/head`): also catch a log cut or
+    /// rewritten after it.
+    head: Option<String>,
+}
+
+fn json<T: Serialize>(value: &T) -> Response {
+    (StatusCode::OK, Json(value)).into_response()
+}
+
+/// The query string as the fields of a JSON object, for [`Fields`].
+fn query_fields(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    allowed: &[&str],
+) -> Result<Fields, Problem> {
+    let Query(pairs) = query.map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "the query string could not be read",
+        )
+    })?;
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let body = Ok(Bytes::from(serde_json::Value::Object(map).to_string()));
+    Fields::parse(body, allowed, false)
+}
+
+/// Reads `since`, `after` and `limit`.
+fn event_query(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    key: Option<CredentialId>,
+) -> Result<EventQuery, Problem> {
+    let mut f = query_fields(query, &["since", "after", "limit"])?;
+    let since = match f.string("since") {
+        None => None,
+        Some(raw) => match raw.parse::<Timestamp>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                f.invalid("since", Some(&raw), e.to_string());
+                None
+            }
+        },
+    };
+    let after = match f.string("after") {
+        None => 0,
+        Some(raw) => raw.parse::<u64>().unwrap_or_else(|_| {
+            f.invalid("after", Some(&raw), "must be a sequence number");
+            0
+        }),
+    };
+    let limit = match f.string("limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                f.invalid("limit", Some(&raw), "must be an integer from 1 to 100");
+                DEFAULT_LIMIT
+            }
+        },
+    };
+    f.finish()?;
+    Ok(EventQuery {
+        key,
+        since,
+        after,
+        limit,
+    })
+}
+
+/// Runs a (possibly long: it may read the whole log) engine call off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::EngineError> + Send + 'static,
+) -> Result<T, Problem> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(Problem::from_engine),
+        Err(_) => Err(Problem::internal()),
+    }
+}
+
+async fn list(st: AppState, headers: HeaderMap, query: EventQuery) -> Result<Response, Problem> {
+    let caller = authenticate(&st.kw, &headers, READ)?;
+    let kw = st.kw.clone();
+    let page = blocking(move || kw.events(&caller.principal, &query)).await?;
+    Ok(json(&EventList {
+        data: page.events.iter().map(EventView::from).collect(),
+        has_more: page.next.is_some(),
+        next_cursor: page.next.map(|n| n.to_string()),
+    }))
+}
+
+/// List audit events: every management action and refusal the caller can see (its account's
+/// keys; an operator key holding `api-key:admin`: all), oldest first.
+#[utoipa::path(
+    get, path = "/events", tag = "events",
+    params(EventParams),
+    responses(
+        (status = 200, description = "One page of events", body = EventList),
+        (status = 400, description = "Malformed query", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query value", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:read"]), ("bearer" = ["api-key:read"]))
+)]
+pub(crate) async fn list_events(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let query = event_query(query, None)?;
+    list(st, headers, query).await
+}
+
+/// List the audit events of one API key.
+#[utoipa::path(
+    get, path = "/api-keys/{id}/events", tag = "events",
+    params(("id" = String, Path, description = "API key id"), EventParams),
+    responses(
+        (status = 200, description = "One page of the key's events", body = EventList),
+        (status = 400, description = "Malformed query", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Missing permission", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown id, or another account's key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query value", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:read"]), ("bearer" = ["api-key:read"]))
+)]
+pub(crate) async fn list_key_events(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    // A string that is not an id names no key.
+    let id: CredentialId = id.parse().map_err(|_| Problem::not_found())?;
+    let query = event_query(query, Some(id))?;
+    list(st, headers, query).await
+}
+
+/// The newest event of the audit log (its sequence number and hash), to pin outside the
+/// service: `GET /events/verify?head=…` later proves nothing up to it was cut or rewritten.
+#[utoipa::path(
+    get, path = "/events/head", tag = "events",
+    responses(
+        (status = 200, description = "The head", body = EventHeadAnswer),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator key with `api-key:read` and `api-key:admin`", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:read", "api-key:admin"]), ("bearer" = ["api-key:read", "api-key:admin"]))
+)]
+pub(crate) async fn event_head(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    let caller = authenticate(&st.kw, &headers, READ)?;
+    let kw = st.kw.clone();
+    let head = blocking(move || kw.event_head(&caller.principal)).await?;
+    Ok(json(&EventHeadAnswer {
+        head: head.map(HeadView::from),
+    }))
+}
+
+/// Verify the audit log's hash chain (and, with `head`, that nothing up to a pinned head was
+/// cut or rewritten). A broken chain is a 200 with `intact: false` naming where it breaks.
+#[utoipa::path(
+    get, path = "/events/verify", tag = "events",
+    params(VerifyParams),
+    responses(
+        (status = 200, description = "The verdict", body = VerifyView),
+        (status = 401, description = "Missing or invalid API key", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator key with `api-key:read` and `api-key:admin`", body = ProblemBody, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid head", body = ProblemBody, content_type = "application/problem+json"),
+    ),
+    security(("api_key" = ["api-key:read", "api-key:admin"]), ("bearer" = ["api-key:read", "api-key:admin"]))
+)]
+pub(crate) async fn verify_events(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let caller = authenticate(&st.kw, &headers, READ)?;
+    let mut f = query_fields(query, &["head"])?;
+    let head = match f.string("head") {
+        None => None,
+        Some(raw) => match raw.parse::<EventHead>() {
+            Ok(h) => Some(h),
+            Err(e) => {
+                f.invalid("head", Some(&raw), e.to_string());
+                None
+            }
+        },
+    };
+    f.finish()?;
+    let kw = st.kw.clone();
+    let verdict = blocking(move || kw.verify_events(&caller.principal, head)).await?;
+    Ok(json(&VerifyView::from(&verdict)))
+}
