@@ -12,7 +12,7 @@ use keyward_rotation::{Clock, RotationPolicy, SecretState, window_state};
 use keyward_store::SledStore;
 use keyward_store::{IndexedStore, MemoryStore, Store, StoreError};
 
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, PepperChoice};
 use crate::error::EngineError;
 use crate::verify::{Verified, VerifiedRef, VerifyError};
 
@@ -71,9 +71,19 @@ impl Keyward {
     /// Opens the store and warms the hot index. Records that cannot be decoded do not stop the
     /// store from opening; they are reported by [`Keyward::startup_errors`] and every other
     /// credential works.
+    ///
+    /// A persistent store without a pepper is refused ([`EngineError::PepperRequired`]), before
+    /// it is opened: see [`crate::PepperChoice`].
     pub fn open(config: Config) -> Result<Self, EngineError> {
         let format = KeyFormat::new(config.namespace.as_deref(), config.environments)
             .map_err(EngineError::Config)?;
+        let pepper = match (config.pepper, &config.backend) {
+            (PepperChoice::Secret(pepper), _) => pepper,
+            (PepperChoice::Development, _) | (PepperChoice::Unset, Backend::Memory) => {
+                Pepper::default_for(format.namespace())
+            }
+            (PepperChoice::Unset, _) => return Err(EngineError::PepperRequired),
+        };
         let backend: Box<dyn Store> = match config.backend {
             Backend::Memory => Box::new(MemoryStore::new()),
             #[cfg(feature = "sled")]
@@ -83,9 +93,6 @@ impl Keyward {
             Backend::Custom(store) => store,
         };
         let (store, startup_errors) = IndexedStore::open_lenient(backend)?;
-        let pepper = config
-            .pepper
-            .unwrap_or_else(|| Pepper::default_for(format.namespace()));
         Ok(Self {
             inner: Arc::new(Inner {
                 store,

@@ -57,7 +57,7 @@ mod verify;
 pub mod http;
 
 pub use authority::{Denial, OPERATOR_ACCOUNT, Principal, Right};
-pub use config::{Backend, Config};
+pub use config::{Backend, Config, PepperChoice};
 pub use data_dir::{DataDir, DataDirError, StoreKind};
 pub use engine::Keyward;
 pub use error::{EngineError, Field};

@@ -1109,7 +1109,8 @@ async fn verify_endpoint_answers_for_any_account() {
 #[tokio::test]
 async fn works_on_the_sled_store() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(Config::sled(dir.path().join("store"))).await;
+    let s =
+        Server::start_with(Config::sled(dir.path().join("store")).with_development_pepper()).await;
     let admin = s.admin();
     let (id, _) = s
         .create(
