@@ -52,6 +52,7 @@ pub mod export;
 mod manage;
 mod transfer;
 mod verify;
+pub mod view;
 
 #[cfg(feature = "http")]
 pub mod http;

@@ -30,7 +30,8 @@ use keyward::{
 };
 use serde_json::json;
 
-use output::{credential_json, credential_rows, credential_table, print, print_json, table};
+use keyward::view::{IssuedKeyView, KeyView, VerifyView};
+use output::{credential_rows, credential_table, print, print_json, table};
 
 /// Issue, verify, regenerate and revoke API keys; serve the management API.
 #[derive(Debug, Parser)]
@@ -290,7 +291,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 new = new.with_expiry(parse_expiry(&expires, kw.now())?);
             }
             let issued = kw.issue(OP, new)?;
-            show_issued(&kw, &issued, json);
+            show_issued(&kw, issued, json);
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
@@ -314,7 +315,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     end_earlier_grace,
                 },
             )?;
-            show_issued(&kw, &issued, json);
+            show_issued(&kw, issued, json);
             Ok(ExitCode::SUCCESS)
         }
         Command::RegenerateEnv { account, env } => {
@@ -329,16 +330,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Err(Failure(e.to_string()));
             }
             let now = kw.now();
+            let issued: Vec<IssuedKeyView> = issued
+                .into_iter()
+                .map(|i| IssuedKeyView::of(i, now))
+                .collect();
             if json {
-                let keys: Vec<_> = issued
-                    .iter()
-                    .map(|i| {
-                        let mut v = credential_json(&i.credential, now);
-                        v["key"] = json!(i.key.expose_secret());
-                        v
-                    })
-                    .collect();
-                print_json(&json!({ "keys": keys }));
+                print_json(&json!({ "keys": issued }));
             } else {
                 let mut rows = vec![vec![
                     "ID".to_owned(),
@@ -348,9 +345,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ]];
                 rows.extend(issued.iter().map(|i| {
                     vec![
-                        i.credential.id.to_string(),
-                        i.credential.key_type.to_string(),
-                        i.credential.name.to_string(),
+                        i.api_key.id.to_string(),
+                        i.api_key.key_type.to_string(),
+                        i.api_key.name.to_string(),
                         i.key.expose_secret().to_owned(),
                     ]
                 }));
@@ -402,11 +399,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             let now = kw.now();
+            let items: Vec<KeyView> = items.iter().map(|c| KeyView::of(c, now)).collect();
             if json {
-                let data: Vec<_> = items.iter().map(|c| credential_json(c, now)).collect();
-                print_json(&json!({ "data": data, "count": items.len() }));
+                print_json(&json!({ "data": items, "count": items.len() }));
             } else {
-                print(&credential_table(&items, now));
+                print(&credential_table(&items));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -472,7 +469,7 @@ fn init(data: &Path, backend: Option<StoreKind>, recover: bool, json: bool) -> R
     let new = NewKey::new(account, KeyType::Secret, Environment::Production, name)
         .with_permissions(keyward::authority::root_permissions());
     let issued = kw.issue(OP, new)?;
-    show_issued(&kw, &issued, json);
+    show_issued(&kw, issued, json);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -519,26 +516,24 @@ fn warn_once(n: usize) {
 
 /// Prints a key record and its plaintext key (called only after the write returned, so the
 /// key is durably stored).
-fn show_issued(kw: &Keyward, issued: &Issued, json: bool) {
-    let now = kw.now();
+fn show_issued(kw: &Keyward, issued: Issued, json: bool) {
+    let view = IssuedKeyView::of(issued, kw.now());
     if json {
-        let mut v = credential_json(&issued.credential, now);
-        v["key"] = json!(issued.key.expose_secret());
-        print_json(&v);
+        print_json(&view);
     } else {
-        let mut rows = credential_rows(&issued.credential, now);
-        rows.push(vec!["key".into(), issued.key.expose_secret().to_owned()]);
+        let mut rows = credential_rows(&view.api_key);
+        rows.push(vec!["key".into(), view.key.expose_secret().to_owned()]);
         print(&table(&rows));
     }
     warn_once(1);
 }
 
 fn show_credential(kw: &Keyward, c: &Credential, json: bool) {
-    let now = kw.now();
+    let view = KeyView::of(c, kw.now());
     if json {
-        print_json(&credential_json(c, now));
+        print_json(&view);
     } else {
-        print(&table(&credential_rows(c, now)));
+        print(&table(&credential_rows(&view)));
     }
 }
 
@@ -551,7 +546,7 @@ fn change(
     let kw = open(data)?;
     let c = f(&kw)?;
     if json {
-        print_json(&credential_json(&c, kw.now()));
+        print_json(&KeyView::of(&c, kw.now()));
     } else {
         print(&format!("{what} {}\n", c.id));
     }
@@ -576,43 +571,29 @@ fn verify(
         key.to_owned()
     };
     let kw = open(data)?;
-    match kw.verify_for(&key, env, permission) {
-        Ok(v) => {
-            if json {
-                print_json(&json!({
-                    "valid": true,
-                    "code": "valid",
-                    "key_id": v.id().as_str(),
-                    "account_id": v.account().as_str(),
-                    "environment": v.environment().as_str(),
-                    "type": v.key_type().as_str(),
-                    "permissions": v.permissions().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                    "meta": v.metadata().as_map(),
-                    "expires_at": v.expires_at().map(|t| t.to_string()),
-                }));
-            } else {
-                print(&format!(
-                    "valid: {} (account {}, {}, {}{})\n",
-                    v.id(),
-                    v.account(),
-                    v.environment(),
-                    v.key_type(),
-                    v.expires_at()
-                        .map(|t| format!(", works until {t}"))
-                        .unwrap_or_default()
-                ));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            if json {
-                print_json(&json!({ "valid": false, "code": e.code(), "reason": e.to_string() }));
-            } else {
-                print(&format!("refused: {} ({e})\n", e.code()));
-            }
-            Ok(ExitCode::from(1))
+    let outcome = kw.verify_for(&key, env, permission);
+    if json {
+        print_json(&VerifyView::of(&outcome));
+    } else {
+        match &outcome {
+            Ok(v) => print(&format!(
+                "valid: {} (account {}, {}, {}{})\n",
+                v.id(),
+                v.account(),
+                v.environment(),
+                v.key_type(),
+                v.expires_at()
+                    .map(|t| format!(", works until {t}"))
+                    .unwrap_or_default()
+            )),
+            Err(e) => print(&format!("refused: {} ({e})\n", e.code())),
         }
     }
+    Ok(if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn sweep(data: &Path, json: bool) -> Result<ExitCode> {
