@@ -68,6 +68,12 @@ pub use manage::{
 };
 pub use verify::{Verified, VerifiedRef, VerifyError};
 
+/// The README's Rust examples, compiled and run as doctests (`cargo test --all-features`), so
+/// the README keeps working.
+#[cfg(all(doctest, feature = "redb"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Re-export of `keyward-core` (key format, model, permissions).
 pub use keyward_core as core;
 /// Re-export of `keyward-rotation` (policies, lifecycle, clocks).
