@@ -43,6 +43,7 @@
 #![warn(missing_docs)]
 
 pub mod authority;
+mod bootstrap;
 mod config;
 pub mod data_dir;
 pub mod doctor;
@@ -58,6 +59,7 @@ pub mod view;
 pub mod http;
 
 pub use authority::{Denial, OPERATOR_ACCOUNT, Principal, Right};
+pub use bootstrap::OperatorKey;
 pub use config::{Backend, Config, PepperChoice};
 pub use data_dir::{DataDir, DataDirError, StoreKind};
 pub use engine::Keyward;

@@ -25,8 +25,7 @@ use keyward::core::{
 use keyward::rotation::RegenerateOptions;
 use keyward::store::ListQuery;
 use keyward::{
-    DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, OPERATOR_ACCOUNT, Principal,
-    StoreKind,
+    DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, OperatorKey, Principal, StoreKind,
 };
 use serde_json::json;
 
@@ -445,30 +444,21 @@ fn init(data: &Path, backend: Option<StoreKind>, recover: bool, json: bool) -> R
     let config = dir.init(backend)?;
     let kw = dir.open_config(config)?;
     warn_startup(&kw);
-    let existing = kw.store().len();
-    if existing > 0 && !recover {
-        return Err(format!(
-            "{} is already initialised ({existing} key{} stored); init issues the first admin key \
+    let which = if recover {
+        OperatorKey::Recover
+    } else {
+        OperatorKey::First
+    };
+    let issued = kw.issue_operator_key(OP, which).map_err(|e| match e {
+        EngineError::AlreadyInitialised { keys } => Failure(format!(
+            "{} is already initialised ({keys} key{} stored); init issues the first admin key \
              only once: use `keyward issue` for more keys, or `keyward init --recover` for \
              another operator key",
             data.display(),
-            if existing == 1 { "" } else { "s" }
-        )
-        .into());
-    }
-    let account: AccountId = OPERATOR_ACCOUNT
-        .parse()
-        .map_err(|e| Failure(format!("{e}")))?;
-    let name: Name = if existing > 0 {
-        "recovered admin"
-    } else {
-        "admin"
-    }
-    .parse()
-    .map_err(|e| Failure(format!("{e}")))?;
-    let new = NewKey::new(account, KeyType::Secret, Environment::Production, name)
-        .with_permissions(keyward::authority::root_permissions());
-    let issued = kw.issue(OP, new)?;
+            if keys == 1 { "" } else { "s" }
+        )),
+        other => other.into(),
+    })?;
     show_issued(&kw, issued, json);
     Ok(ExitCode::SUCCESS)
 }
