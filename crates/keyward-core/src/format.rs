@@ -13,11 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::base62;
 use crate::error::{FormatError, ModelError};
-use crate::model::{Environment, valid_tag};
+use crate::ids::{Environment, KeyType, LOOKUP_LEN, LookupTag, valid_tag};
 use crate::scan;
 
-/// Base62 characters of the public lookup tag (≈ 95 bits).
-pub const LOOKUP_LEN: usize = 16;
 /// Base62 characters of the secret (62^33 ≈ 2^196.5).
 pub const SECRET_LEN: usize = 33;
 /// Base62 characters of the checksum (CRC-32 fits in 6 base62 digits).
@@ -32,132 +30,6 @@ pub const MAX_KEY_LEN: usize = 128;
 /// checksum.
 pub const SCANNER_REGEX: &str =
     r"\b(?:[a-z0-9]{1,16}_)?(?:pk|sk|rk)_[a-z0-9]{1,16}_[0-9A-Za-z]{55}\b";
-
-/// The three kinds of key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyType {
-    /// `pk`: safe to embed in client code; usually read-mostly permissions.
-    Publishable,
-    /// `sk`: full access within its account, server-side only.
-    Secret,
-    /// `rk`: limited to its explicit permissions (at least one).
-    Restricted,
-}
-
-impl KeyType {
-    /// All key types.
-    pub const ALL: [KeyType; 3] = [KeyType::Publishable, KeyType::Secret, KeyType::Restricted];
-
-    /// The two-letter prefix in a key.
-    pub const fn prefix(self) -> &'static str {
-        match self {
-            Self::Publishable => "pk",
-            Self::Secret => "sk",
-            Self::Restricted => "rk",
-        }
-    }
-
-    /// The name used in APIs: `publishable`, `secret`, `restricted`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Publishable => "publishable",
-            Self::Secret => "secret",
-            Self::Restricted => "restricted",
-        }
-    }
-
-    /// Parses a two-letter prefix.
-    pub fn from_prefix(p: &str) -> Option<Self> {
-        match p {
-            "pk" => Some(Self::Publishable),
-            "sk" => Some(Self::Secret),
-            "rk" => Some(Self::Restricted),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for KeyType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl core::str::FromStr for KeyType {
-    type Err = ModelError;
-    /// Accepts `publishable|secret|restricted` and the prefixes `pk|sk|rk`.
-    fn from_str(s: &str) -> Result<Self, ModelError> {
-        match s {
-            "publishable" | "pk" => Ok(Self::Publishable),
-            "secret" | "sk" => Ok(Self::Secret),
-            "restricted" | "rk" => Ok(Self::Restricted),
-            _ => Err(ModelError::InvalidKeyType),
-        }
-    }
-}
-
-/// The public lookup tag of one secret version: [`LOOKUP_LEN`] base62 characters.
-///
-/// It is not secret (it is stored in the clear to find the credential) but it is random, so the
-/// hot index hashes it cheaply.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct LookupTag([u8; LOOKUP_LEN]);
-
-impl LookupTag {
-    /// Builds a tag from its characters; `None` unless exactly [`LOOKUP_LEN`] base62 characters.
-    pub fn new(s: &[u8]) -> Option<Self> {
-        let arr: [u8; LOOKUP_LEN] = s.try_into().ok()?;
-        arr.iter()
-            .all(u8::is_ascii_alphanumeric)
-            .then_some(Self(arr))
-    }
-
-    /// The characters of the tag.
-    pub fn as_bytes(&self) -> &[u8; LOOKUP_LEN] {
-        &self.0
-    }
-
-    /// The tag as a string.
-    pub fn as_str(&self) -> &str {
-        // Invariant: only ASCII alphanumerics are ever stored.
-        core::str::from_utf8(&self.0).unwrap_or("")
-    }
-
-    /// The first eight bytes as a little-endian integer: already uniformly random, so a hot map
-    /// can use it as a hash directly.
-    #[inline]
-    pub fn prefix_u64(&self) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[..8]);
-        u64::from_le_bytes(b)
-    }
-}
-
-impl fmt::Debug for LookupTag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "LookupTag({})", self.as_str())
-    }
-}
-
-impl fmt::Display for LookupTag {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl Serialize for LookupTag {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for LookupTag {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        LookupTag::new(s.as_bytes()).ok_or_else(|| serde::de::Error::custom("invalid lookup tag"))
-    }
-}
 
 /// Maps environments to the short tags in keys. `production` → `prod`, `test` → `test`; a custom
 /// environment's tag is its name unless configured otherwise.
@@ -571,7 +443,7 @@ fn check_sum(key: &str, head: Head) -> Result<ParsedKey<'_>, FormatError> {
         type_start: head.type_start,
         key_type: head.key_type,
         env_start: head.env_start,
-        lookup: LookupTag(*lookup),
+        lookup: LookupTag::from_checked(*lookup),
     })
 }
 

@@ -20,6 +20,7 @@
 mod base62;
 mod error;
 mod format;
+mod ids;
 mod model;
 mod permission;
 mod rng;
@@ -29,12 +30,13 @@ mod time;
 
 pub use error::{FormatError, ModelError, PermissionError};
 pub use format::{
-    CHECKSUM_LEN, Environments, KeyFormat, KeyType, LOOKUP_LEN, LookupTag, MAX_KEY_LEN, ParsedKey,
-    SCANNER_REGEX, SECRET_LEN, checksum, parse_any,
+    CHECKSUM_LEN, Environments, KeyFormat, MAX_KEY_LEN, ParsedKey, SCANNER_REGEX, SECRET_LEN,
+    checksum, parse_any,
 };
+pub use ids::{AccountId, CredentialId, Environment, KeyType, LOOKUP_LEN, LookupTag};
 pub use model::{
-    AccountId, Credential, CredentialId, Environment, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN,
-    MAX_METADATA_VALUE_LEN, Metadata, Name, SecretVersion, SecretWindow,
+    Credential, MAX_METADATA_ENTRIES, MAX_METADATA_KEY_LEN, MAX_METADATA_VALUE_LEN, Metadata, Name,
+    SecretVersion, SecretWindow,
 };
 pub use permission::{Permission, PermissionPolicy, PermissionSet};
 pub use rng::{Generated, fill_base62, random_id};

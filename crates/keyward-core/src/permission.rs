@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ModelError, PermissionError};
-use crate::format::KeyType;
+use crate::ids::KeyType;
 
 /// One permission, e.g. `payment-method:write`, `payment-method:*` or `*`.
 ///

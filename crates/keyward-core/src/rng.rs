@@ -8,8 +8,8 @@ use rand_core::{RngCore, SeedableRng, TryRngCore};
 
 use crate::base62::ALPHABET;
 use crate::error::ModelError;
-use crate::format::{KeyFormat, KeyType, LOOKUP_LEN, LookupTag, SECRET_LEN, checksum};
-use crate::model::{CredentialId, Environment};
+use crate::format::{KeyFormat, SECRET_LEN, checksum};
+use crate::ids::{CredentialId, Environment, KeyType, LOOKUP_LEN, LookupTag};
 use crate::secret::{Digest, Pepper, PlaintextKey};
 
 const RESEED_AFTER_BYTES: u64 = 1 << 20;

@@ -69,10 +69,12 @@ impl Pepper {
         Self(Zeroizing::new(bytes))
     }
 
-    /// The documented default when no pepper is configured:
+    /// The public development pepper:
     /// `blake3::derive_key("keyward 2026-11 default pepper v1", namespace or "")`.
     ///
-    /// It is public, so it protects nothing: configure a real pepper in production.
+    /// It is public, so it protects nothing: for tests and examples only (the engine uses it
+    /// for a memory store without a pepper, or when asked to explicitly, never silently for a
+    /// store that persists).
     pub fn default_for(namespace: Option<&str>) -> Self {
         Self::from_bytes(blake3::derive_key(
             DEFAULT_PEPPER_CONTEXT,

@@ -40,12 +40,44 @@ impl fmt::Debug for Backend {
     }
 }
 
+/// Where the engine's digest key, the pepper, comes from.
+///
+/// A persistent store (sled, redb, or a [`Backend::Custom`] one) needs a secret pepper, or an
+/// explicit opt-in to the public development pepper: [`crate::Keyward::open`] refuses it
+/// otherwise ([`crate::EngineError::PepperRequired`]). Digests are keyed with the pepper; one
+/// anybody can compute, sitting next to stored digests, protects nothing.
+#[derive(Default)]
+pub enum PepperChoice {
+    /// None chosen: the memory store uses the development pepper (nothing it holds outlives
+    /// the process, and an export of it does not import into a deployment with a real
+    /// pepper); every other store is refused.
+    #[default]
+    Unset,
+    /// A secret pepper (from a secrets manager, `KEYWARD_PEPPER`, or a data directory's
+    /// `pepper` file: [`Config::from_data_dir`]).
+    Secret(Pepper),
+    /// The public development pepper ([`Pepper::default_for`] of the namespace): for tests,
+    /// examples and benchmarks only ([`Config::with_development_pepper`]).
+    Development,
+}
+
+impl fmt::Debug for PepperChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unset => f.write_str("Unset"),
+            Self::Secret(p) => f.debug_tuple("Secret").field(p).finish(),
+            Self::Development => f.write_str("Development"),
+        }
+    }
+}
+
 /// Everything [`crate::Keyward::open`] needs.
 ///
 /// ```
 /// use keyward::Config;
 /// use keyward::core::Pepper;
-/// // `Config::sled("./keyward-data")` with the `sled` feature.
+/// // `Config::redb("./keyward.redb")` with the `redb` feature; a persistent store needs a
+/// // pepper (or `Config::from_data_dir`, which keeps one in the directory).
 /// let config = Config::memory()
 ///     .with_pepper(Pepper::from_bytes([42; 32]))
 ///     .with_namespace("acme");
@@ -54,8 +86,8 @@ impl fmt::Debug for Backend {
 pub struct Config {
     /// Storage backend.
     pub backend: Backend,
-    /// Digest key; `None`: the documented public default ([`Pepper::default_for`]).
-    pub pepper: Option<Pepper>,
+    /// The digest key (see [`PepperChoice`]: a persistent store needs one).
+    pub pepper: PepperChoice,
     /// Optional deployment namespace in front of every key (`acme_sk_prod_…`).
     pub namespace: Option<String>,
     /// Custom environment tags.
@@ -90,7 +122,7 @@ impl Config {
     pub fn new(backend: Backend) -> Self {
         Self {
             backend,
-            pepper: None,
+            pepper: PepperChoice::Unset,
             namespace: None,
             environments: Environments::default(),
             rotation: RotationPolicy::default(),
@@ -100,22 +132,30 @@ impl Config {
         }
     }
 
-    /// In-memory store.
+    /// In-memory store. Without [`Config::with_pepper`] it uses the public development pepper
+    /// (see [`PepperChoice::Unset`]): fine for tests and examples, whose keys die with the
+    /// process.
     pub fn memory() -> Self {
         Self::new(Backend::Memory)
     }
 
-    /// sled store at `path` (feature `sled`).
+    /// sled store at `path` (feature `sled`). Give it a pepper ([`Config::with_pepper`]).
     #[cfg(feature = "sled")]
     pub fn sled(path: impl Into<PathBuf>) -> Self {
         Self::new(Backend::Sled(path.into()))
     }
 
-    /// redb store in the file at `path` (feature `redb`).
+    /// redb store in the file at `path` (feature `redb`). Give it a pepper
+    /// ([`Config::with_pepper`]): without one it is refused.
     ///
     /// ```
+    /// use keyward::{Config, EngineError, Keyward};
+    /// use keyward::core::Pepper;
     /// # let dir = tempfile::tempdir().unwrap();
-    /// let kw = keyward::Keyward::open(keyward::Config::redb(dir.path().join("keyward.redb")))
+    /// let path = dir.path().join("keyward.redb");
+    /// assert!(matches!(Keyward::open(Config::redb(&path)), Err(EngineError::PepperRequired)));
+    /// # let secret_bytes = [7u8; 32];
+    /// let kw = Keyward::open(Config::redb(&path).with_pepper(Pepper::from_bytes(secret_bytes)))
     ///     .unwrap();
     /// # drop(kw);
     /// ```
@@ -124,9 +164,18 @@ impl Config {
         Self::new(Backend::Redb(path.into()))
     }
 
-    /// Sets the pepper.
+    /// Sets the (secret) pepper.
     pub fn with_pepper(mut self, pepper: Pepper) -> Self {
-        self.pepper = Some(pepper);
+        self.pepper = PepperChoice::Secret(pepper);
+        self
+    }
+
+    /// Opts in to the public development pepper ([`PepperChoice::Development`]), for any
+    /// store: tests, examples and benchmarks only. Anyone can compute it, so it adds nothing
+    /// to the keys' own entropy, and a deployment using it cannot tell its digests from those
+    /// of every other deployment using it.
+    pub fn with_development_pepper(mut self) -> Self {
+        self.pepper = PepperChoice::Development;
         self
     }
 

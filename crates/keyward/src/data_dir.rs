@@ -416,9 +416,11 @@ impl DataDir {
             None => self.write_new_pepper()?,
         };
         // Create the store now, so that the directory reads as initialised even if the caller
-        // never opens it.
+        // never opens it. (Opened only to create it: no key is digested, so which pepper does
+        // not matter here; the returned configuration carries the directory's.)
         let store = self.store_path(kind);
-        drop(Keyward::open(Config::new(backend)).map_err(|e| store_error(store.clone(), e))?);
+        let create = Config::new(backend).with_development_pepper();
+        drop(Keyward::open(create).map_err(|e| store_error(store.clone(), e))?);
         sync_dir(&self.path)?;
         Ok(Config::new(self.backend(kind)?).with_pepper(pepper))
     }

@@ -13,7 +13,7 @@ use keyward_store::SledStore;
 use keyward_store::{IndexedStore, MemoryStore, Store, StoreError};
 
 use crate::audit::{AuditLog, Call};
-use crate::config::{Backend, Config};
+use crate::config::{Backend, Config, PepperChoice};
 use crate::error::EngineError;
 use crate::verify::{Verified, VerifiedRef, VerifyError};
 
@@ -76,11 +76,21 @@ impl Keyward {
     /// Opens the store and warms the hot index. Records that cannot be decoded do not stop the
     /// store from opening; they are reported by [`Keyward::startup_errors`] and every other
     /// credential works.
+    ///
+    /// A persistent store without a pepper is refused ([`EngineError::PepperRequired`]), before
+    /// it is opened: see [`crate::PepperChoice`].
     pub fn open(config: Config) -> Result<Self, EngineError> {
         let format = KeyFormat::new(config.namespace.as_deref(), config.environments)
             .map_err(EngineError::Config)?;
         #[cfg_attr(not(feature = "sled"), allow(unused_mut))]
         let mut recovered = Vec::new();
+        let pepper = match (config.pepper, &config.backend) {
+            (PepperChoice::Secret(pepper), _) => pepper,
+            (PepperChoice::Development, _) | (PepperChoice::Unset, Backend::Memory) => {
+                Pepper::default_for(format.namespace())
+            }
+            (PepperChoice::Unset, _) => return Err(EngineError::PepperRequired),
+        };
         let backend: Box<dyn Store> = match config.backend {
             Backend::Memory => Box::new(MemoryStore::new()),
             #[cfg(feature = "sled")]
@@ -94,9 +104,6 @@ impl Keyward {
             Backend::Custom(store) => store,
         };
         let (store, startup_errors) = IndexedStore::open_lenient(backend)?;
-        let pepper = config
-            .pepper
-            .unwrap_or_else(|| Pepper::default_for(format.namespace()));
         let audit = AuditLog::open(store.backend(), pepper.audit_key(), config.retention)?;
         Ok(Self {
             inner: Arc::new(Inner {

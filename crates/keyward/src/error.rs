@@ -94,6 +94,14 @@ pub enum EngineError {
     Random,
     /// The configuration is invalid (namespace, environment tags).
     Config(ModelError),
+    /// A persistent store was configured without a pepper ([`crate::PepperChoice::Unset`]).
+    PepperRequired,
+    /// The first operator key is issued once, on an empty store; this one holds keys
+    /// ([`crate::OperatorKey::Recover`] issues another).
+    AlreadyInitialised {
+        /// How many keys the store holds.
+        keys: usize,
+    },
 }
 
 impl fmt::Display for EngineError {
@@ -119,6 +127,18 @@ impl fmt::Display for EngineError {
             Self::Contended(id) => write!(f, "too many concurrent updates of {id}; try again"),
             Self::Random => f.write_str("the operating system's random number generator failed"),
             Self::Config(e) => write!(f, "invalid configuration: {e}"),
+            Self::PepperRequired => f.write_str(
+                "invalid configuration: a persistent store needs a pepper: give a secret one with \
+                 `Config::with_pepper` (or open a data directory with `Config::from_data_dir`, \
+                 which keeps it in DIR/pepper), or opt in to the public development pepper with \
+                 `Config::with_development_pepper()` (tests and examples only)",
+            ),
+            Self::AlreadyInitialised { keys } => write!(
+                f,
+                "already initialised ({keys} key{} stored): the first operator key is issued \
+                 only once (issue other keys, or recover for another operator key)",
+                if *keys == 1 { "" } else { "s" }
+            ),
         }
     }
 }

@@ -45,6 +45,7 @@
 mod acting;
 pub mod audit;
 pub mod authority;
+mod bootstrap;
 mod config;
 pub mod data_dir;
 pub mod doctor;
@@ -54,13 +55,15 @@ pub mod export;
 mod manage;
 mod transfer;
 mod verify;
+pub mod view;
 
 #[cfg(feature = "http")]
 pub mod http;
 
 pub use acting::{Acting, Acts, InvalidRequestId, RequestId};
 pub use authority::{Denial, OPERATOR_ACCOUNT, Principal, Right};
-pub use config::{Backend, Config};
+pub use bootstrap::OperatorKey;
+pub use config::{Backend, Config, PepperChoice};
 pub use data_dir::{DataDir, DataDirError, StoreKind};
 pub use engine::Keyward;
 pub use error::{EngineError, Field};
@@ -69,6 +72,12 @@ pub use manage::{
     Issued, KeyUpdate, MAX_DURATION, NewKey, PartialRegeneration, Regenerated, Skipped, SweepReport,
 };
 pub use verify::{Verified, VerifiedRef, VerifyError};
+
+/// The README's Rust examples, compiled and run as doctests (`cargo test --all-features`), so
+/// the README keeps working.
+#[cfg(all(doctest, feature = "redb"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 /// Re-export of `keyward-core` (key format, model, permissions).
 pub use keyward_core as core;

@@ -554,7 +554,9 @@ fn broken_fx(retention: Retention) -> (Fx, Arc<AtomicBool>, Arc<AtomicBool>) {
         broken: broken.clone(),
         no_trim: no_trim.clone(),
     };
-    let config = Config::new(Backend::Custom(Box::new(store))).with_retention(retention);
+    let config = Config::new(Backend::Custom(Box::new(store)))
+        .with_development_pepper()
+        .with_retention(retention);
     (Fx::with(config), broken, no_trim)
 }
 
@@ -608,7 +610,12 @@ fn no_audit_write_no_change() {
 #[test]
 fn engines_sharing_a_store_keep_one_chain() {
     let shared = Arc::new(MemoryStore::shared());
-    let open = || Keyward::open(Config::new(Backend::Custom(Box::new(shared.clone())))).unwrap();
+    let open = || {
+        Keyward::open(
+            Config::new(Backend::Custom(Box::new(shared.clone()))).with_development_pepper(),
+        )
+        .unwrap()
+    };
     let (one, two) = (open(), open());
     // Each engine's cached tail goes stale as the other appends: it must re-read, not fork.
     for i in 0..10 {

@@ -25,8 +25,8 @@ enum Kind {
 fn config(kind: Kind, dir: &Path) -> Config {
     match kind {
         Kind::Memory => Config::memory(),
-        Kind::Sled => Config::sled(dir.join("store")),
-        Kind::Redb => Config::redb(dir.join("keyward.redb")),
+        Kind::Sled => Config::sled(dir.join("store")).with_development_pepper(),
+        Kind::Redb => Config::redb(dir.join("keyward.redb")).with_development_pepper(),
     }
 }
 

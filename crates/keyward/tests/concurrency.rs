@@ -68,9 +68,9 @@ fn open(store: Store, dir: &Path, policy: RotationPolicy) -> Keyward {
     let config = match store {
         Store::Memory => Config::memory(),
         #[cfg(feature = "sled")]
-        Store::Sled => Config::sled(dir.join("store")),
+        Store::Sled => Config::sled(dir.join("store")).with_development_pepper(),
         #[cfg(feature = "redb")]
-        Store::Redb => Config::redb(dir.join("keyward.redb")),
+        Store::Redb => Config::redb(dir.join("keyward.redb")).with_development_pepper(),
     };
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(T0)));
     Keyward::open(config.with_clock(clock).with_rotation(policy)).unwrap()

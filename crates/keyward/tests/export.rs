@@ -37,9 +37,9 @@ fn config(kind: Kind, dir: &Path) -> Config {
     match kind {
         Kind::Memory => Config::memory(),
         #[cfg(feature = "sled")]
-        Kind::Sled => Config::sled(dir.join("store")),
+        Kind::Sled => Config::sled(dir.join("store")).with_development_pepper(),
         #[cfg(feature = "redb")]
-        Kind::Redb => Config::redb(dir.join("keyward.redb")),
+        Kind::Redb => Config::redb(dir.join("keyward.redb")).with_development_pepper(),
     }
 }
 

@@ -216,6 +216,42 @@ fn problem(r: &Resp, status: u16) -> Value {
     v
 }
 
+/// Checks ServiceStack's error envelope (what its clients parse, instead of a problem
+/// document) and returns its `ResponseStatus`.
+fn servicestack_error(r: &Resp, status: u16) -> Value {
+    assert_eq!(r.status, status, "{}", r.text);
+    assert_eq!(r.content_type, "application/json", "{}", r.text);
+    let v = r.json();
+    assert_eq!(keys_of(&v), set(&["ResponseStatus"]), "{v}");
+    let rs = v["ResponseStatus"].clone();
+    assert!(rs["ErrorCode"].is_string(), "{v}");
+    assert!(rs["Message"].is_string(), "{v}");
+    assert_eq!(
+        r.headers.get("x-request-id").unwrap().to_str().unwrap(),
+        rs["Meta"]["RequestId"].as_str().unwrap()
+    );
+    if let Some(errors) = rs.get("Errors") {
+        for e in errors.as_array().unwrap() {
+            assert_eq!(
+                keys_of(e),
+                set(&["ErrorCode", "FieldName", "Message"]),
+                "{v}"
+            );
+        }
+    }
+    rs
+}
+
+/// The `FieldName`s of a ServiceStack error.
+fn servicestack_fields(rs: &Value) -> BTreeSet<String> {
+    rs["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["FieldName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 fn invalid_names(v: &Value) -> BTreeSet<String> {
     let fields = v["invalidFields"].as_array().unwrap();
     for f in fields {
@@ -726,7 +762,8 @@ async fn bad_input_is_refused_and_changes_nothing() {
             .await,
         422,
     );
-    problem(
+    // The ServiceStack routes answer in ServiceStack's envelope, naming the field.
+    let rs = servicestack_error(
         &s.post(
             "/auth/apikeys/regenerate",
             &admin,
@@ -735,11 +772,15 @@ async fn bad_input_is_refused_and_changes_nothing() {
         .await,
         422,
     );
-    problem(
+    assert_eq!(rs["ErrorCode"], "ValidationFailed");
+    assert_eq!(servicestack_fields(&rs), set(&["Environment"]));
+    assert_eq!(rs["Errors"][0]["ErrorCode"], "InvalidValue");
+    let rs = servicestack_error(
         &s.post("/auth/apikeys/regenerate/BAD", &admin, json!({}))
             .await,
         422,
     );
+    assert_eq!(servicestack_fields(&rs), set(&["Environment"]));
     problem(&s.get("/api-keys?limit=0", &admin).await, 422);
     problem(&s.get("/api-keys?limit=many", &admin).await, 422);
     problem(&s.get("/api-keys?type=admin", &admin).await, 422);
@@ -1041,11 +1082,13 @@ async fn verify_endpoint_answers_for_any_account() {
             "type",
             "permissions",
             "meta",
-            "expires_at"
+            "expires_at",
+            "reason"
         ])
     );
     assert_eq!(v["valid"], true);
     assert_eq!(v["code"], "valid");
+    assert_eq!(v["reason"], Value::Null);
     assert_eq!(v["key_id"], id.as_str());
     assert_eq!(v["account_id"], "acc_9");
     assert_eq!(v["environment"], "test");
@@ -1060,6 +1103,8 @@ async fn verify_endpoint_answers_for_any_account() {
             assert_eq!(r.status, 200, "{}", r.text);
             let v = r.json();
             assert_eq!(v["valid"], v["code"] == "valid");
+            // A refusal says why in words; an acceptance does not.
+            assert_eq!(v["reason"].is_string(), v["code"] != "valid", "{v}");
             v["code"].as_str().unwrap().to_owned()
         }
     };
@@ -1109,7 +1154,8 @@ async fn verify_endpoint_answers_for_any_account() {
 #[tokio::test]
 async fn works_on_the_sled_store() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Server::start_with(Config::sled(dir.path().join("store"))).await;
+    let s =
+        Server::start_with(Config::sled(dir.path().join("store")).with_development_pepper()).await;
     let admin = s.admin();
     let (id, _) = s
         .create(
@@ -1207,7 +1253,9 @@ async fn junk_never_yields_a_server_error() {
                 )
                 .await;
             assert!(r.status < 500, "{method} {path}: {} {}", r.status, r.text);
-            if r.status >= 400 {
+            if r.status >= 400 && path.starts_with("/auth/apikeys/regenerate") {
+                servicestack_error(&r, r.status);
+            } else if r.status >= 400 {
                 problem(&r, r.status);
             }
         }
@@ -1304,4 +1352,235 @@ async fn a_large_admin_export_streams_in_chunks() {
         .import(&keyward::Principal::LocalOperator, &mut r.text.as_bytes())
         .unwrap();
     assert_eq!(summary.imported, 401);
+}
+
+#[tokio::test]
+async fn servicestack_routes_answer_every_error_in_servicestack_envelope() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (_, reader) = s.issue(
+        "acc_admin",
+        KeyType::Secret,
+        "production",
+        &["api-key:read"],
+    );
+    let before = s.snapshot();
+    let path = "/auth/apikeys/regenerate";
+
+    // 401: no key, a wrong key.
+    let rs = servicestack_error(&s.call(Method::POST, path, None, None).await, 401);
+    assert_eq!(rs["ErrorCode"], "MissingApiKey");
+    let rs = servicestack_error(
+        &s.call(Method::POST, path, Some("sk_prod_nope"), None).await,
+        401,
+    );
+    assert_eq!(rs["ErrorCode"], "InvalidApiKey");
+    // 403, naming what is missing.
+    let rs = servicestack_error(&s.call(Method::POST, path, Some(&reader), None).await, 403);
+    assert_eq!(rs["ErrorCode"], "MissingPermission");
+    assert_eq!(rs["Meta"]["MissingPermissions"], "api-key:write");
+    // 400: not JSON.
+    let r = s
+        .raw(
+            Method::POST,
+            path,
+            &[("x-api-key", admin.as_str())],
+            b"{".to_vec(),
+        )
+        .await;
+    assert_eq!(servicestack_error(&r, 400)["ErrorCode"], "InvalidJson");
+    // 422: every invalid field in `Errors`, each with its code; a field the client sent that
+    // does not exist is named as sent.
+    let rs = servicestack_error(
+        &s.post(path, &admin, json!({"Environment": 1, "Surprise": true}))
+            .await,
+        422,
+    );
+    assert_eq!(rs["ErrorCode"], "ValidationFailed");
+    let mut errors: Vec<(String, String)> = rs["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["FieldName"].as_str().unwrap().to_owned(),
+                e["ErrorCode"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            ("Environment".to_owned(), "InvalidType".to_owned()),
+            ("Surprise".to_owned(), "UnknownField".to_owned()),
+        ]
+    );
+    // 405 and 404 under the same path, too.
+    let r = s.call(Method::GET, path, Some(&admin), None).await;
+    servicestack_error(&r, 405);
+    assert!(r.headers.get("allow").is_some());
+    servicestack_error(
+        &s.post(&format!("{path}/test/more"), &admin, json!({}))
+            .await,
+        404,
+    );
+    assert_eq!(s.snapshot(), before);
+
+    // The other routes keep their problem documents.
+    problem(&s.post("/apikeys/regenerate", &admin, json!({})).await, 422);
+    problem(&s.call(Method::POST, "/api-keys", None, None).await, 401);
+}
+
+/// The JSON `$ref` names under `schema`, wherever they are nested.
+fn refs(schema: &Value, out: &mut Vec<String>) {
+    match schema {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push(r.rsplit('/').next().unwrap().to_owned());
+            }
+            m.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn the_documented_request_bodies_are_what_the_parser_reads() {
+    let s = Server::start().await;
+    let admin = s.admin();
+    let (id, _) = s
+        .create(
+            &admin,
+            json!({"name": "Doc", "type": "secret", "environment": "test", "permissions": []}),
+        )
+        .await;
+    let doc = s
+        .call(Method::GET, "/openapi.json", None, None)
+        .await
+        .json();
+    let schemas = &doc["components"]["schemas"];
+    let create = &schemas["CreateApiKeyRequest"];
+    assert_eq!(
+        keys_of(&create["properties"]),
+        set(&[
+            "name",
+            "type",
+            "environment",
+            "permissions",
+            "account_id",
+            "expires_at",
+            "meta"
+        ])
+    );
+    let required: BTreeSet<String> = create["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        required,
+        set(&["name", "type", "environment", "permissions"])
+    );
+    assert_eq!(create["additionalProperties"], false);
+
+    // Every operation with a JSON body: each documented field, given a value of no field's
+    // type, is named in the refusal; an undocumented one is refused by name.
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let Some(body) = op.get("requestBody") else {
+                continue;
+            };
+            let mut names = Vec::new();
+            refs(body, &mut names);
+            let [schema] = names.as_slice() else {
+                panic!("{method} {path}: {names:?}");
+            };
+            let properties = schemas[schema.as_str()]["properties"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{schema}"));
+            assert_eq!(
+                schemas[schema.as_str()]["additionalProperties"],
+                false,
+                "{schema}"
+            );
+            let concrete = path.replace("{id}", &id);
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let servicestack = path.starts_with("/auth/");
+            let named = |r: &Resp| -> BTreeSet<String> {
+                if servicestack {
+                    servicestack_fields(&servicestack_error(r, 422))
+                        .into_iter()
+                        .map(|n| n.to_lowercase())
+                        .collect()
+                } else {
+                    invalid_names(&problem(r, 422))
+                        .into_iter()
+                        .map(|n| n.to_lowercase())
+                        .collect()
+                }
+            };
+            for field in properties.keys() {
+                let r = s
+                    .call(
+                        method.clone(),
+                        &concrete,
+                        Some(&admin),
+                        Some(json!({ field: [[]] })),
+                    )
+                    .await;
+                let field = field.to_lowercase();
+                assert!(
+                    named(&r).iter().any(|n| *n == field
+                        || n.starts_with(&format!("{field}["))
+                        || n.starts_with(&format!("{field}."))),
+                    "{method} {path} {field}: {}",
+                    r.text
+                );
+                checked += 1;
+            }
+            let r = s
+                .call(
+                    method.clone(),
+                    &concrete,
+                    Some(&admin),
+                    Some(json!({"zz_undocumented": 1})),
+                )
+                .await;
+            assert!(
+                named(&r).contains("zz_undocumented"),
+                "{method} {path}: {}",
+                r.text
+            );
+        }
+    }
+    // Every body field of every operation (7 + 5 + 3 + 2 + 2 + 3).
+    assert_eq!(checked, 22);
+
+    // The list query too.
+    let params: BTreeSet<String> = doc["paths"]["/api-keys"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        params,
+        set(&[
+            "account_id",
+            "environment",
+            "type",
+            "limit",
+            "starting_after"
+        ])
+    );
+    for p in &params {
+        let r = s.get(&format!("/api-keys?{p}=%20bad%20"), &admin).await;
+        assert_eq!(invalid_names(&problem(&r, 422)), set(&[p.as_str()]), "{p}");
+    }
+    let r = s.get("/api-keys?zz_undocumented=1", &admin).await;
+    assert_eq!(invalid_names(&problem(&r, 422)), set(&["zz_undocumented"]));
 }

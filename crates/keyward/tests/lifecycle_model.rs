@@ -991,7 +991,7 @@ proptest! {
     fn lifecycle_agrees_with_the_model_on_sled_across_reopen(choice in policy(), ops in ops(40)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store");
-        run(ops, &choice, &|| Config::sled(&path), true)?;
+        run(ops, &choice, &|| Config::sled(&path).with_development_pepper(), true)?;
     }
 }
 
@@ -1003,6 +1003,6 @@ proptest! {
     fn lifecycle_agrees_with_the_model_on_redb_across_reopen(choice in policy(), ops in ops(40)) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("keyward.redb");
-        run(ops, &choice, &|| Config::redb(&path), true)?;
+        run(ops, &choice, &|| Config::redb(&path).with_development_pepper(), true)?;
     }
 }

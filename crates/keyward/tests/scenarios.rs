@@ -857,10 +857,13 @@ impl Store for CorruptOnOpen {
 fn corrupt_storage_surfaces_through_startup_errors() {
     let shared = Arc::new(MemoryStore::new());
     let open = |corrupt: bool| {
-        Keyward::open(Config::new(Backend::Custom(Box::new(CorruptOnOpen {
-            inner: shared.clone(),
-            corrupt,
-        }))))
+        Keyward::open(
+            Config::new(Backend::Custom(Box::new(CorruptOnOpen {
+                inner: shared.clone(),
+                corrupt,
+            })))
+            .with_development_pepper(),
+        )
         .unwrap()
     };
     let kw = open(false);
@@ -893,7 +896,14 @@ fn sled_keys_survive_a_reopen_with_their_lifecycle_state() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     let clock = Arc::new(ManualClock::new(ts(T0)));
-    let open = || Keyward::open(Config::sled(&path).with_clock(clock.clone())).unwrap();
+    let open = || {
+        Keyward::open(
+            Config::sled(&path)
+                .with_development_pepper()
+                .with_clock(clock.clone()),
+        )
+        .unwrap()
+    };
     let kw = open();
     let (cred, k1) = {
         let i = kw.issue(OP, prod_key()).unwrap();
@@ -968,10 +978,13 @@ impl Store for FailingWrites {
 #[test]
 fn regenerate_environment_failing_partway_hands_back_the_keys_already_rotated() {
     let writes_left = Arc::new(AtomicI64::new(i64::MAX));
-    let kw = Keyward::open(Config::new(Backend::Custom(Box::new(FailingWrites {
-        inner: MemoryStore::new(),
-        writes_left: writes_left.clone(),
-    }))))
+    let kw = Keyward::open(
+        Config::new(Backend::Custom(Box::new(FailingWrites {
+            inner: MemoryStore::new(),
+            writes_left: writes_left.clone(),
+        })))
+        .with_development_pepper(),
+    )
     .unwrap();
     let old: Vec<String> = (0..3)
         .map(|_| {

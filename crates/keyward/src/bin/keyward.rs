@@ -28,12 +28,12 @@ use keyward::core::{
 use keyward::rotation::RegenerateOptions;
 use keyward::store::ListQuery;
 use keyward::{
-    DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, OPERATOR_ACCOUNT, Principal,
-    StoreKind,
+    DataDir, DataDirError, EngineError, Issued, Keyward, NewKey, OperatorKey, Principal, StoreKind,
 };
 use serde_json::json;
 
-use output::{credential_json, credential_rows, credential_table, print, print_json, table};
+use keyward::view::{IssuedKeyView, KeyView, VerifyView};
+use output::{credential_rows, credential_table, print, print_json, table};
 
 /// Issue, verify, regenerate and revoke API keys; serve the management API.
 #[derive(Debug, Parser)]
@@ -324,7 +324,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 new = new.with_expiry(parse_expiry(&expires, kw.now())?);
             }
             let issued = kw.issue(OP, new)?;
-            show_issued(&kw, &issued, json);
+            show_issued(&kw, issued, json);
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
@@ -348,7 +348,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     end_earlier_grace,
                 },
             )?;
-            show_issued(&kw, &issued, json);
+            show_issued(&kw, issued, json);
             Ok(ExitCode::SUCCESS)
         }
         Command::RegenerateEnv { account, env } => {
@@ -363,16 +363,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Err(Failure(e.to_string()));
             }
             let now = kw.now();
+            let issued: Vec<IssuedKeyView> = issued
+                .into_iter()
+                .map(|i| IssuedKeyView::of(i, now))
+                .collect();
             if json {
-                let keys: Vec<_> = issued
-                    .iter()
-                    .map(|i| {
-                        let mut v = credential_json(&i.credential, now);
-                        v["key"] = json!(i.key.expose_secret());
-                        v
-                    })
-                    .collect();
-                print_json(&json!({ "keys": keys }));
+                print_json(&json!({ "keys": issued }));
             } else {
                 let mut rows = vec![vec![
                     "ID".to_owned(),
@@ -382,9 +378,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ]];
                 rows.extend(issued.iter().map(|i| {
                     vec![
-                        i.credential.id.to_string(),
-                        i.credential.key_type.to_string(),
-                        i.credential.name.to_string(),
+                        i.api_key.id.to_string(),
+                        i.api_key.key_type.to_string(),
+                        i.api_key.name.to_string(),
                         i.key.expose_secret().to_owned(),
                     ]
                 }));
@@ -436,11 +432,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             let now = kw.now();
+            let items: Vec<KeyView> = items.iter().map(|c| KeyView::of(c, now)).collect();
             if json {
-                let data: Vec<_> = items.iter().map(|c| credential_json(c, now)).collect();
-                print_json(&json!({ "data": data, "count": items.len() }));
+                print_json(&json!({ "data": items, "count": items.len() }));
             } else {
-                print(&credential_table(&items, now));
+                print(&credential_table(&items));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -514,31 +510,22 @@ fn init(data: &Path, backend: Option<StoreKind>, recover: bool, json: bool) -> R
     let config = dir.init(backend)?;
     let kw = dir.open_config(config)?;
     warn_startup(&kw);
-    let existing = kw.store().len();
-    if existing > 0 && !recover {
-        return Err(format!(
-            "{} is already initialised ({existing} key{} stored); init issues the first admin key \
+    let which = if recover {
+        OperatorKey::Recover
+    } else {
+        OperatorKey::First
+    };
+    let issued = kw.issue_operator_key(OP, which).map_err(|e| match e {
+        EngineError::AlreadyInitialised { keys } => Failure(format!(
+            "{} is already initialised ({keys} key{} stored); init issues the first admin key \
              only once: use `keyward issue` for more keys, or `keyward init --recover` for \
              another operator key",
             data.display(),
-            if existing == 1 { "" } else { "s" }
-        )
-        .into());
-    }
-    let account: AccountId = OPERATOR_ACCOUNT
-        .parse()
-        .map_err(|e| Failure(format!("{e}")))?;
-    let name: Name = if existing > 0 {
-        "recovered admin"
-    } else {
-        "admin"
-    }
-    .parse()
-    .map_err(|e| Failure(format!("{e}")))?;
-    let new = NewKey::new(account, KeyType::Secret, Environment::Production, name)
-        .with_permissions(keyward::authority::root_permissions());
-    let issued = kw.issue(OP, new)?;
-    show_issued(&kw, &issued, json);
+            if keys == 1 { "" } else { "s" }
+        )),
+        other => other.into(),
+    })?;
+    show_issued(&kw, issued, json);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -585,26 +572,24 @@ fn warn_once(n: usize) {
 
 /// Prints a key record and its plaintext key (called only after the write returned, so the
 /// key is durably stored).
-fn show_issued(kw: &Keyward, issued: &Issued, json: bool) {
-    let now = kw.now();
+fn show_issued(kw: &Keyward, issued: Issued, json: bool) {
+    let view = IssuedKeyView::of(issued, kw.now());
     if json {
-        let mut v = credential_json(&issued.credential, now);
-        v["key"] = json!(issued.key.expose_secret());
-        print_json(&v);
+        print_json(&view);
     } else {
-        let mut rows = credential_rows(&issued.credential, now);
-        rows.push(vec!["key".into(), issued.key.expose_secret().to_owned()]);
+        let mut rows = credential_rows(&view.api_key);
+        rows.push(vec!["key".into(), view.key.expose_secret().to_owned()]);
         print(&table(&rows));
     }
     warn_once(1);
 }
 
 fn show_credential(kw: &Keyward, c: &Credential, json: bool) {
-    let now = kw.now();
+    let view = KeyView::of(c, kw.now());
     if json {
-        print_json(&credential_json(c, now));
+        print_json(&view);
     } else {
-        print(&table(&credential_rows(c, now)));
+        print(&table(&credential_rows(&view)));
     }
 }
 
@@ -617,7 +602,7 @@ fn change(
     let kw = open(data)?;
     let c = f(&kw)?;
     if json {
-        print_json(&credential_json(&c, kw.now()));
+        print_json(&KeyView::of(&c, kw.now()));
     } else {
         print(&format!("{what} {}\n", c.id));
     }
@@ -642,43 +627,29 @@ fn verify(
         key.to_owned()
     };
     let kw = open(data)?;
-    match kw.verify_for(&key, env, permission) {
-        Ok(v) => {
-            if json {
-                print_json(&json!({
-                    "valid": true,
-                    "code": "valid",
-                    "key_id": v.id().as_str(),
-                    "account_id": v.account().as_str(),
-                    "environment": v.environment().as_str(),
-                    "type": v.key_type().as_str(),
-                    "permissions": v.permissions().iter().map(|p| p.as_str()).collect::<Vec<_>>(),
-                    "meta": v.metadata().as_map(),
-                    "expires_at": v.expires_at().map(|t| t.to_string()),
-                }));
-            } else {
-                print(&format!(
-                    "valid: {} (account {}, {}, {}{})\n",
-                    v.id(),
-                    v.account(),
-                    v.environment(),
-                    v.key_type(),
-                    v.expires_at()
-                        .map(|t| format!(", works until {t}"))
-                        .unwrap_or_default()
-                ));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            if json {
-                print_json(&json!({ "valid": false, "code": e.code(), "reason": e.to_string() }));
-            } else {
-                print(&format!("refused: {} ({e})\n", e.code()));
-            }
-            Ok(ExitCode::from(1))
+    let outcome = kw.verify_for(&key, env, permission);
+    if json {
+        print_json(&VerifyView::of(&outcome));
+    } else {
+        match &outcome {
+            Ok(v) => print(&format!(
+                "valid: {} (account {}, {}, {}{})\n",
+                v.id(),
+                v.account(),
+                v.environment(),
+                v.key_type(),
+                v.expires_at()
+                    .map(|t| format!(", works until {t}"))
+                    .unwrap_or_default()
+            )),
+            Err(e) => print(&format!("refused: {} ({e})\n", e.code())),
         }
     }
+    Ok(if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn sweep(data: &Path, retention: keyward::audit::Retention, json: bool) -> Result<ExitCode> {

@@ -2,27 +2,25 @@
 //! `GET /events/head` and `GET /events/verify`. The engine decides what each caller sees.
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use keyward_core::{CredentialId, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::api::AppState;
 use super::auth::{Need, authenticate};
-use super::input::Fields;
+use super::input::{Input, PageSize, Seq, read_query};
 use super::problem::{Problem, ProblemBody};
 use crate::Right;
 use crate::audit::{EventHead, EventQuery, EventView, HeadView, VerifyView};
 
 const READ: Need = Need::Right(Right::Read);
 
-/// Page size when the query names none, and the largest accepted.
+/// Page size when the query names none (the largest accepted is [`PageSize`]'s, 100).
 const DEFAULT_LIMIT: usize = 20;
-const MAX_LIMIT: usize = 100;
 
 /// One page of audit events.
 #[derive(Debug, Serialize, ToSchema)]
@@ -43,37 +41,44 @@ pub(crate) struct EventHeadAnswer {
 }
 
 /// `GET /events` and `GET /api-keys/{id}/events`.
-#[derive(Debug, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the query; read field by field.
 pub(crate) struct EventParams {
     /// Only events at or after this time (RFC 3339).
-    since: Option<String>,
+    #[param(value_type = Option<String>)]
+    #[serde(default)]
+    since: Input<Timestamp>,
     /// The `next_cursor` of the previous page (a sequence number).
-    after: Option<String>,
+    #[param(value_type = Option<String>)]
+    #[serde(default)]
+    after: Input<Seq>,
     /// Page size, 1 to 100 (default 20).
-    limit: Option<u64>,
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
+    #[serde(default)]
+    limit: Input<PageSize>,
 }
 
 /// `GET /events/verify`.
-#[derive(Debug, IntoParams)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // Documents the query; read field by field.
 pub(crate) struct VerifyParams {
     /// A head pinned earlier (`SEQ:HASH`, from `GET /events/head`): also catch a log cut or
     /// rewritten after it.
-    head: Option<String>,
+    #[param(value_type = Option<String>)]
+    #[serde(default)]
+    head: Input<EventHead>,
 }
 
 fn json<T: Serialize>(value: &T) -> Response {
     (StatusCode::OK, Json(value)).into_response()
 }
 
-/// The query string as the fields of a JSON object, for [`Fields`].
-fn query_fields(
+/// The query string's pairs (400 if it cannot be read).
+fn query_pairs(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-    allowed: &[&str],
-) -> Result<Fields, Problem> {
+) -> Result<Vec<(String, String)>, Problem> {
     let Query(pairs) = query.map_err(|_| {
         Problem::new(
             StatusCode::BAD_REQUEST,
@@ -81,12 +86,7 @@ fn query_fields(
             "the query string could not be read",
         )
     })?;
-    let map: serde_json::Map<String, serde_json::Value> = pairs
-        .into_iter()
-        .map(|(k, v)| (k, serde_json::Value::String(v)))
-        .collect();
-    let body = Ok(Bytes::from(serde_json::Value::Object(map).to_string()));
-    Fields::parse(body, allowed, false)
+    Ok(pairs)
 }
 
 /// Reads `since`, `after` and `limit`.
@@ -94,35 +94,13 @@ fn event_query(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     key: Option<CredentialId>,
 ) -> Result<EventQuery, Problem> {
-    let mut f = query_fields(query, &["since", "after", "limit"])?;
-    let since = match f.string("since") {
-        None => None,
-        Some(raw) => match raw.parse::<Timestamp>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                f.invalid("since", Some(&raw), e.to_string());
-                None
-            }
-        },
-    };
-    let after = match f.string("after") {
-        None => 0,
-        Some(raw) => raw.parse::<u64>().unwrap_or_else(|_| {
-            f.invalid("after", Some(&raw), "must be a sequence number");
-            0
-        }),
-    };
-    let limit = match f.string("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                f.invalid("limit", Some(&raw), "must be an integer from 1 to 100");
-                DEFAULT_LIMIT
-            }
-        },
-    };
-    f.finish()?;
+    let (params, mut check) = read_query::<EventParams>(query_pairs(query)?)?;
+    let since = check.optional("since", params.since);
+    let after = check.optional("after", params.after).map_or(0, |s| s.0);
+    let limit = check
+        .optional("limit", params.limit)
+        .map_or(DEFAULT_LIMIT, |l| l.0);
+    check.finish()?;
     Ok(EventQuery {
         key,
         since,
@@ -243,18 +221,9 @@ pub(crate) async fn verify_events(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let caller = authenticate(&st.kw, &headers, READ)?;
-    let mut f = query_fields(query, &["head"])?;
-    let head = match f.string("head") {
-        None => None,
-        Some(raw) => match raw.parse::<EventHead>() {
-            Ok(h) => Some(h),
-            Err(e) => {
-                f.invalid("head", Some(&raw), e.to_string());
-                None
-            }
-        },
-    };
-    f.finish()?;
+    let (params, mut check) = read_query::<VerifyParams>(query_pairs(query)?)?;
+    let head = check.optional("head", params.head);
+    check.finish()?;
     let kw = st.kw.clone();
     let verdict = blocking(move || kw.verify_events(&caller.principal, head)).await?;
     Ok(json(&VerifyView::from(&verdict)))

@@ -36,7 +36,13 @@
 //! shortened (409 `last_administrator`); a regenerate that would cut an earlier grace period is
 //! 409 `grace_in_progress`. Errors are `application/problem+json` (RFC 9457) with `errorCode`,
 //! `requestId` and, for validation (422), `invalidFields: [{name, value, message}]` and
-//! `errors`. Bodies are limited to 64 KiB (413).
+//! `errors`, except on the ServiceStack routes (`/auth/apikeys/regenerate…`), which answer
+//! errors the way ServiceStack clients parse them:
+//! `{"ResponseStatus": {"ErrorCode", "Message", "Errors": [{"ErrorCode", "FieldName",
+//! "Message"}], "Meta": {"RequestId"}}}`. Bodies are limited to 64 KiB (413).
+//!
+//! Request bodies are read into typed structs that are also the OpenAPI schemas, and answers
+//! render the shared views of [`crate::view`] (the same JSON as the command line's `--json`).
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {
@@ -48,11 +54,17 @@
 
 mod admin;
 mod api;
+mod api_keys;
 mod auth;
+mod equaze;
 mod events;
 mod input;
 mod layer;
+mod openapi;
 mod problem;
+mod servicestack;
+mod verify;
+mod wire;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -78,34 +90,40 @@ use crate::Keyward;
 pub fn router(keyward: Keyward) -> Router {
     let state = AppState {
         kw: keyward,
-        openapi: Arc::from(api::openapi_json()),
+        openapi: Arc::from(openapi::openapi_json()),
     };
     Router::new()
-        .route("/api-keys", post(api::create_key).get(api::list_keys))
+        .route(
+            "/api-keys",
+            post(api_keys::create_key).get(api_keys::list_keys),
+        )
         .route(
             "/api-keys/{id}",
-            get(api::get_key)
-                .patch(api::update_key)
-                .delete(api::delete_key),
+            get(api_keys::get_key)
+                .patch(api_keys::update_key)
+                .delete(api_keys::delete_key),
         )
-        .route("/api-keys/{id}/regenerate", post(api::regenerate_key))
-        .route("/apikeys/regenerate", post(api::regenerate_environment_key))
+        .route("/api-keys/{id}/regenerate", post(api_keys::regenerate_key))
+        .route(
+            "/apikeys/regenerate",
+            post(equaze::regenerate_environment_key),
+        )
         .route(
             "/auth/apikeys/regenerate",
-            post(api::regenerate_account_keys),
+            post(servicestack::regenerate_account_keys),
         )
         .route(
             "/auth/apikeys/regenerate/{environment}",
-            post(api::regenerate_account_keys_in),
+            post(servicestack::regenerate_account_keys_in),
         )
-        .route("/verify", post(api::verify_key))
-        .route("/whoami", get(api::whoami))
+        .route("/verify", post(verify::verify_key))
+        .route("/whoami", get(verify::whoami))
         .route("/admin/export", get(admin::export))
         .route("/events", get(events::list_events))
         .route("/events/head", get(events::event_head))
         .route("/events/verify", get(events::verify_events))
         .route("/api-keys/{id}/events", get(events::list_key_events))
-        .route("/openapi.json", get(api::openapi))
+        .route("/openapi.json", get(openapi::openapi))
         .fallback(|| async { Problem::from_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             Problem::from_status(StatusCode::METHOD_NOT_ALLOWED)
@@ -117,7 +135,7 @@ pub fn router(keyward: Keyward) -> Router {
 
 /// The OpenAPI document of the management API, as JSON.
 pub fn openapi_json() -> String {
-    api::openapi_json()
+    openapi::openapi_json()
 }
 
 /// Gives every response a request id and renders every error as a problem with its
@@ -130,6 +148,8 @@ async fn finish_response(mut req: Request, next: Next) -> Response {
         Err(_) => req.headers_mut().remove(REQUEST_ID_HEADER),
     };
     let instance = instance_of(req.uri().path());
+    // A compatibility route answers errors the way its clients parse them.
+    let servicestack = servicestack::serves(req.uri().path());
     let mut resp = next.run(req).await;
     let status = resp.status();
     let problem = match resp.extensions_mut().remove::<Problem>() {
@@ -145,7 +165,11 @@ async fn finish_response(mut req: Request, next: Next) -> Response {
     };
     if let Some(problem) = problem {
         let allow = resp.headers().get(header::ALLOW).cloned();
-        resp = problem.render(&instance, &request_id);
+        resp = if servicestack {
+            servicestack::render_error(&problem, &request_id)
+        } else {
+            problem.render(&instance, &request_id)
+        };
         if let Some(allow) = allow {
             resp.headers_mut().insert(header::ALLOW, allow);
         }

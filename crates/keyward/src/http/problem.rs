@@ -56,6 +56,34 @@ pub(crate) struct InvalidField {
     pub(crate) value: Option<String>,
     /// Why it was refused.
     pub(crate) message: String,
+    /// What kind of failure (for dialects that name it, e.g. ServiceStack's `ErrorCode`).
+    #[serde(skip)]
+    pub(crate) kind: FlawKind,
+}
+
+/// What kind of failure an invalid field is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlawKind {
+    /// Absent or null but required.
+    Required,
+    /// Not a field of this request.
+    Unknown,
+    /// The wrong JSON type.
+    WrongType,
+    /// The right type, but a value the rules refuse.
+    Invalid,
+}
+
+impl FlawKind {
+    /// A short PascalCase name: `Required`, `UnknownField`, `InvalidType`, `InvalidValue`.
+    pub(crate) fn code(self) -> &'static str {
+        match self {
+            Self::Required => "Required",
+            Self::Unknown => "UnknownField",
+            Self::WrongType => "InvalidType",
+            Self::Invalid => "InvalidValue",
+        }
+    }
 }
 
 /// An error answer. Rendered by the service's request middleware, which fills in `instance`
@@ -142,6 +170,7 @@ impl Problem {
                 name: wire_name(field).to_owned(),
                 value: None,
                 message: error.to_string(),
+                kind: FlawKind::Invalid,
             }]),
             EngineError::NotFound(_) => Self::not_found(),
             EngineError::Forbidden {
