@@ -3,6 +3,8 @@
 
 use keyward_core::{AccountId, Environment, KeyType, ModelError, Name};
 
+use crate::acting::Acts;
+use crate::audit::{Action, Call};
 use crate::authority::{self, Denial, OPERATOR_ACCOUNT, Principal, forbidden};
 use crate::engine::Keyward;
 use crate::error::{EngineError, Field};
@@ -28,16 +30,25 @@ impl Keyward {
         by: &Principal,
         which: OperatorKey,
     ) -> Result<Issued, EngineError> {
-        if !matches!(by, Principal::LocalOperator) {
-            return Err(forbidden(Denial::OperatorOnly));
-        }
+        let action = match which {
+            OperatorKey::First => Action::Issue,
+            OperatorKey::Recover => Action::Recover,
+        };
+        let account: AccountId = OPERATOR_ACCOUNT
+            .parse()
+            .map_err(|e: ModelError| EngineError::invalid(Field::Account, e))?;
+        // Only the local operator (the data directory's owner); a key trying is refused, and
+        // the refusal is on the audit log like every other.
+        let acting = by.acting();
+        let call = Call::on_account(&acting, action.clone(), &account);
+        self.recorded(&call, || match by {
+            Principal::LocalOperator => Ok(()),
+            Principal::Key(_) => Err(forbidden(Denial::OperatorOnly)),
+        })?;
         let existing = self.inner.store.len();
         if existing > 0 && which == OperatorKey::First {
             return Err(EngineError::AlreadyInitialised { keys: existing });
         }
-        let account: AccountId = OPERATOR_ACCOUNT
-            .parse()
-            .map_err(|e: ModelError| EngineError::invalid(Field::Account, e))?;
         let name: Name = if existing > 0 {
             "recovered admin"
         } else {
@@ -47,7 +58,7 @@ impl Keyward {
         .map_err(|e: ModelError| EngineError::invalid(Field::Name, e))?;
         let new = NewKey::new(account, KeyType::Secret, Environment::Production, name)
             .with_permissions(authority::root_permissions());
-        self.issue(by, new)
+        self.issue_recorded_as(by, new, action)
     }
 }
 
@@ -105,5 +116,37 @@ mod tests {
         assert_eq!(recovered.credential.name.as_str(), "recovered admin");
         assert!(authority::is_administrator(&recovered.credential, kw.now()));
         assert_eq!(kw.store().len(), 2);
+
+        // The log: the first key as an issue, the key's two refused attempts, the recovery as
+        // a recovery (`AlreadyInitialised` changes nothing and is bad input, not a refusal).
+        let events = kw
+            .events(op, &crate::audit::EventQuery::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .events;
+        let summary: Vec<(&str, bool)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.action.name(),
+                    matches!(e.outcome, crate::audit::Outcome::Ok),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("issue", true),
+                ("issue", false),
+                ("recover", false),
+                ("recover", true),
+            ],
+            "{events:?}"
+        );
+        assert_eq!(events[3].key.as_ref(), Some(&recovered.credential.id));
+        let chain = kw.verify_events(op, None).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            matches!(&chain, Ok(report) if report.events == 4),
+            "{chain:?}"
+        );
     }
 }

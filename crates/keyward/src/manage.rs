@@ -314,8 +314,18 @@ impl Keyward {
     /// the principal's, and an expiry no later than the principal's). The returned plaintext
     /// is durably stored (as a digest) before this returns, and is never available again.
     pub fn issue(&self, by: &impl Acts, new: NewKey) -> Result<Issued, EngineError> {
+        self.issue_recorded_as(by, new, Action::Issue)
+    }
+
+    /// [`Keyward::issue`], recorded in the audit log as `action`.
+    pub(crate) fn issue_recorded_as(
+        &self,
+        by: &impl Acts,
+        new: NewKey,
+        action: Action,
+    ) -> Result<Issued, EngineError> {
         let by = by.acting();
-        let call = Call::on_account(&by, Action::Issue, &new.account);
+        let call = Call::on_account(&by, action, &new.account);
         self.recorded(&call, || {
             let actor = self.actor(&by.principal, Right::Write)?;
             self.validate_new(&new)?;

@@ -186,6 +186,9 @@ pub enum Action {
     Read,
     /// Reading or verifying the audit log, recorded only when refused.
     ReadEvents,
+    /// A new operator key minted on the data directory to recover a deployment
+    /// ([`crate::Keyward::issue_operator_key`] with [`crate::OperatorKey::Recover`]).
+    Recover,
 }
 
 impl Action {
@@ -208,6 +211,7 @@ impl Action {
             Self::Authorize => "authorize",
             Self::Read => "read",
             Self::ReadEvents => "read_events",
+            Self::Recover => "recover",
         }
     }
 }
