@@ -6,9 +6,14 @@
 //!   store (`PHASE drop`: shutdown, the backend's last flush) and EXITS (`PHASE exit`);
 //! * in **writer** mode opens and warms the same way, then writes until it is killed.
 //!
-//! Before each write the child prints `BEGIN <op> <id> <hex of the record it expects stored>`,
-//! and after the write returned `Ok`, `ACK <op> <id> <revision> <key or ->`: only then is the
-//! write acknowledged. The parent SIGKILLs the child at a random moment. In lifecycle mode the
+//! Each write carries its audit event, as the engine's do ([`IndexedStore::put_with`], one
+//! [`Store::commit`]): the event continues the log (sequence number `last + 1`) and its bytes
+//! name the operation, the credential, the revision written and a digest of the event before
+//! (a chain). One write in ten is a refusal: an event alone ([`Store::append_event`]).
+//! Before each write the child prints
+//! `BEGIN <op> <id> <hex of the record it expects stored, or -> <event seq> <hex of the event>`,
+//! and after the write returned `Ok`, `ACK <op> <id> <revision> <key or -> <event seq>`: only
+//! then is the write acknowledged. The parent SIGKILLs the child at a random moment. In lifecycle mode the
 //! moment is in the first 2 ms (15%), uniform over 1.2 times the child's expected life (40%;
 //! measured as it goes: start, open, warm-up, one write, shutdown; some children live to exit on
 //! their own), or uniform inside one phase (open, warm-up, writes, shutdown, each as likely),
@@ -21,12 +26,17 @@
 //!   (which is then adopted); no record appears that no child began writing; none is missing;
 //! * every acknowledged key is found by its lookup tag and verifies; acknowledged revocations hold;
 //! * the backend's own index check is clean, the trait-level views agree with the records, and a
-//!   strict [`IndexedStore::open`] finds every acknowledged key.
+//!   strict [`IndexedStore::open`] finds every acknowledged key;
+//! * the audit log is gapless from 1 and chained; it holds exactly the acknowledged events, in
+//!   order, then at most the in-flight write's event, present exactly when the in-flight record
+//!   change is in the store (then adopted); every record's revision is the number of change
+//!   events naming it, and no event names a record the store lacks.
 //!
 //! `KEYWARD_KILL_SEED=<n>` replays a run's choices (kill moments still depend on timing);
 //! `KEYWARD_KILL_ROUNDS=<n>` sets the kills of the long (`--ignored`) tests. Each run prints a
 //! one-line summary: kills per phase, reopen failures, acknowledged writes and keys, keys lost,
-//! and what the backend's recovery at open removed.
+//! events (missing, duplicate, chain breaks, without their change) and what the backend's
+//! recovery at open removed.
 #![allow(clippy::unwrap_used, clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -40,7 +50,9 @@ use std::time::{Duration, Instant};
 
 use keyward_core::{Credential, Environment, KeyFormat, KeyType, Timestamp};
 use keyward_store::conformance::{self, pepper};
-use keyward_store::{IndexedStore, SledStore, Store, StoreError, encode_credential};
+use keyward_store::{
+    AuditEntry, EVENT_PAGE_MAX, IndexedStore, SledStore, Store, StoreError, encode_credential,
+};
 
 /// Set in a child: the store directory.
 const CHILD_DIR: &str = "KEYWARD_KILL_CHILD_DIR";
@@ -198,6 +210,35 @@ fn from_hex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// FNV-1a, 64 bits: the child chains its events with it (each event names the digest of the
+/// one before), so that the parent can tell a relinked or replaced event.
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// The bytes of the child's audit event: `<op> <credential id> <revision written (0 for a
+/// refusal)> <fnv64 of the previous event's bytes, hex>`.
+fn event_bytes(op: &str, id: &str, revision: u64, prev: u64) -> Vec<u8> {
+    format!("{op} {id} {revision} {prev:016x}").into_bytes()
+}
+
+/// One of the child's events, parsed: `(op, id, revision, prev)`.
+fn parse_event(bytes: &[u8]) -> Option<(String, String, u64, u64)> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let parts: Vec<&str> = text.split(' ').collect();
+    match parts.as_slice() {
+        [op, id, revision, prev] => Some((
+            (*op).to_owned(),
+            (*id).to_owned(),
+            revision.parse().ok()?,
+            u64::from_str_radix(prev, 16).ok()?,
+        )),
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The child.
 
@@ -231,6 +272,8 @@ fn kill_child() {
     };
     say(&mut out, "PHASE warm");
     let store = IndexedStore::open(store).unwrap();
+    // The audit log continues where the earlier children left it.
+    let mut last_event = store.backend().last_event().unwrap();
     // Credentials still in use from earlier children, as recovered.
     let mut pool: Vec<Credential> = Vec::new();
     store
@@ -247,6 +290,25 @@ fn kill_child() {
     // A writer is bounded too, in case no one kills it.
     while writes.map_or(started.elapsed() < Duration::from_secs(60), |n| done < n) {
         let r = rng.below(100);
+        let seq = last_event.as_ref().map_or(0, |e| e.seq) + 1;
+        let prev = last_event.as_ref().map_or(0, |e| fnv64(&e.bytes));
+        if !pool.is_empty() && r >= 90 {
+            // A refusal: its event is appended alone, no credential changes.
+            let id = rng.pick(&pool).id.to_string();
+            let entry = AuditEntry {
+                seq,
+                bytes: event_bytes("refuse", &id, 0, prev),
+            };
+            say(
+                &mut out,
+                &format!("BEGIN refuse {id} - {seq} {}", to_hex(&entry.bytes)),
+            );
+            store.backend().append_event(&entry).unwrap();
+            say(&mut out, &format!("ACK refuse {id} 0 - {seq}"));
+            last_event = Some(entry);
+            done += 1;
+            continue;
+        }
         let (op, cred, key) = if pool.len() < 3 || r < 40 {
             let account = format!("acc_{}", rng.below(4));
             let env = [Environment::Production, Environment::Test][rng.below(2) as usize].clone();
@@ -272,15 +334,27 @@ fn kill_child() {
         let mut expected = cred.clone();
         expected.revision += 1;
         let bytes = encode_credential(&expected).unwrap();
+        // The event that records the change names the credential and the revision it makes,
+        // so that the parent can match events and records.
+        let entry = AuditEntry {
+            seq,
+            bytes: event_bytes(op, cred.id.as_str(), expected.revision, prev),
+        };
         say(
             &mut out,
-            &format!("BEGIN {op} {} {}", cred.id, to_hex(&bytes)),
+            &format!(
+                "BEGIN {op} {} {} {seq} {}",
+                cred.id,
+                to_hex(&bytes),
+                to_hex(&entry.bytes)
+            ),
         );
-        let stored = store.put(cred).unwrap();
+        let stored = store.put_with(cred, Some(&entry)).unwrap();
+        last_event = Some(entry);
         let key = key.as_ref().map_or("-", |k| k.expose_secret());
         say(
             &mut out,
-            &format!("ACK {op} {} {} {key}", stored.id, stored.revision),
+            &format!("ACK {op} {} {} {key} {seq}", stored.id, stored.revision),
         );
         if stored.enabled && stored.secrets.len() < MAX_SECRETS {
             pool.push((*stored).clone());
@@ -443,40 +517,63 @@ struct Known {
 /// The write a child had begun and not acknowledged when it died.
 struct InFlight {
     op: String,
-    expected: Credential,
+    /// The record it writes; `None` for a refusal (an event alone).
+    expected: Option<Credential>,
+    /// The event that records it.
+    event: AuditEntry,
 }
 
 #[derive(Default)]
 struct Model {
     known: BTreeMap<String, Known>,
+    /// The bytes of every acknowledged (or adopted) event, in order: event `n` is `events[n-1]`.
+    events: Vec<Vec<u8>>,
     in_flight: Option<InFlight>,
 }
 
 impl Model {
-    /// Applies one child line; returns whether it acknowledged a write.
+    /// Applies one child line; returns whether it acknowledged a write (with its event, or an
+    /// event alone).
     fn apply(&mut self, line: &str) -> bool {
         let parts: Vec<&str> = line.split(' ').collect();
         match parts.as_slice() {
-            ["BEGIN", op, id, hex] => {
-                let expected =
-                    keyward_store::decode_credential(id, &from_hex(hex)).unwrap_or_else(|e| {
+            ["BEGIN", op, id, record, seq, event] => {
+                let expected = (*record != "-").then(|| {
+                    keyward_store::decode_credential(id, &from_hex(record)).unwrap_or_else(|e| {
                         panic!("child printed an undecodable record for {id}: {e}")
-                    });
+                    })
+                });
+                let seq: u64 = seq.parse().unwrap();
+                assert_eq!(
+                    seq,
+                    self.events.len() as u64 + 1,
+                    "the child's event does not continue the log the parent knows"
+                );
                 self.in_flight = Some(InFlight {
                     op: (*op).to_owned(),
                     expected,
+                    event: AuditEntry {
+                        seq,
+                        bytes: from_hex(event),
+                    },
                 });
                 false
             }
-            ["ACK", op, id, revision, key] => {
+            ["ACK", op, id, revision, key, seq] => {
                 let f = self.in_flight.take().expect("ACK without BEGIN");
-                assert_eq!((f.op.as_str(), f.expected.id.as_str()), (*op, *id));
-                assert_eq!(f.expected.revision.to_string(), *revision);
+                assert_eq!(f.op.as_str(), *op);
+                assert_eq!(f.event.seq.to_string(), *seq);
+                self.events.push(f.event.bytes);
+                let Some(expected) = f.expected else {
+                    return true;
+                };
+                assert_eq!(expected.id.as_str(), *id);
+                assert_eq!(expected.revision.to_string(), *revision);
                 let k = self.known.entry((*id).to_owned()).or_insert(Known {
-                    record: f.expected.clone(),
+                    record: expected.clone(),
                     keys: Vec::new(),
                 });
-                k.record = f.expected;
+                k.record = expected;
                 if *key != "-" {
                     k.keys.push((*key).to_owned());
                 }
@@ -500,8 +597,199 @@ struct Checked {
     keys_lost: usize,
     /// What the backend's recovery at open did.
     recovered: Vec<String>,
+    /// What the events check found (its problems are moved to `problems`).
+    events: EventsChecked,
     /// Everything that is wrong; empty if the store is fine.
     problems: Vec<String>,
+}
+
+/// What the events check found after one kill.
+#[derive(Default)]
+struct EventsChecked {
+    /// Acknowledged events not in the log (or another event in their place).
+    missing: usize,
+    /// Events in the log that no acknowledged or in-flight write explains (a second copy of
+    /// one, or one no child wrote).
+    duplicate: usize,
+    /// Gaps in the sequence numbers and events that do not chain to the one before.
+    chain_breaks: usize,
+    /// Events naming a change the store does not hold, and changes without their event.
+    unmatched: usize,
+    /// The in-flight write's event was in the log (with its change) and is now acknowledged.
+    adopted: bool,
+    problems: Vec<String>,
+}
+
+/// Checks the audit log against the model, after the records were checked (and the in-flight
+/// record adopted, `adopted`, if it was complete):
+///
+/// * the log is gapless from 1, each event chains to the one before;
+/// * it holds exactly the acknowledged events, in order, and then at most the in-flight
+///   write's event, present exactly when the in-flight record change is in the store (a
+///   refusal's event stands alone);
+/// * model-free: every record's revision is the number of change events that name it (each
+///   write made one revision and one event), and no event names a record the store lacks.
+///
+/// Adopts the in-flight event into the model when it is present.
+fn check_events(
+    store: &dyn Store,
+    model: &mut Model,
+    in_flight: Option<&InFlight>,
+    adopted: bool,
+    revisions: &BTreeMap<String, u64>,
+    out: &mut EventsChecked,
+) {
+    let mut log: Vec<AuditEntry> = Vec::new();
+    loop {
+        let after = log.last().map_or(0, |e| e.seq);
+        match store.events(after, EVENT_PAGE_MAX) {
+            Ok(page) if page.is_empty() => break,
+            Ok(page) => {
+                if page.iter().any(|e| e.seq <= after) {
+                    out.problems.push(format!(
+                        "events({after}) returned events at or before {after}"
+                    ));
+                    out.chain_breaks += 1;
+                    return;
+                }
+                log.extend(page);
+            }
+            Err(e) => {
+                out.problems.push(format!("reading the events fails: {e}"));
+                out.missing += model.events.len();
+                return;
+            }
+        }
+    }
+    match (store.last_event(), log.last()) {
+        (Ok(last), found) if last.as_ref() == found => {}
+        (last, found) => out.problems.push(format!(
+            "last_event {last:?} is not the last event read {found:?}"
+        )),
+    }
+    // Gapless from 1, and chained.
+    let mut prev = 0;
+    for (i, e) in log.iter().enumerate() {
+        if e.seq != i as u64 + 1 {
+            out.chain_breaks += 1;
+            out.problems.push(format!(
+                "the log has a gap: event {} is at position {}",
+                e.seq,
+                i + 1
+            ));
+            return;
+        }
+        match parse_event(&e.bytes) {
+            Some((.., p)) if p == prev => {}
+            Some((.., p)) => {
+                out.chain_breaks += 1;
+                out.problems.push(format!(
+                    "event {} chains to {p:016x}, not to the event before ({prev:016x})",
+                    e.seq
+                ));
+            }
+            None => {
+                out.chain_breaks += 1;
+                out.problems
+                    .push(format!("event {} is not an event the child wrote", e.seq));
+            }
+        }
+        prev = fnv64(&e.bytes);
+    }
+    // Exactly the acknowledged events, then at most the in-flight one.
+    let acked = model.events.len();
+    for (i, want) in model.events.iter().enumerate() {
+        match log.get(i) {
+            Some(e) if e.bytes == *want => {}
+            Some(e) => {
+                out.missing += 1;
+                out.problems.push(format!(
+                    "acknowledged event {} is {:?}, found {:?}",
+                    i + 1,
+                    String::from_utf8_lossy(want),
+                    String::from_utf8_lossy(&e.bytes)
+                ));
+            }
+            None => {
+                out.missing += 1;
+                out.problems.push(format!(
+                    "acknowledged event {} ({:?}) is missing",
+                    i + 1,
+                    String::from_utf8_lossy(want)
+                ));
+            }
+        }
+    }
+    let extra = log.get(acked..).unwrap_or_default();
+    let flying_event = match (extra, in_flight) {
+        ([], _) => false,
+        ([e], Some(f)) if *e == f.event => true,
+        _ => {
+            out.duplicate += extra.len();
+            out.problems.push(format!(
+                "{} events after the {acked} acknowledged that no in-flight write explains: {:?}",
+                extra.len(),
+                extra
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
+                    .collect::<Vec<_>>()
+            ));
+            false
+        }
+    };
+    if let Some(f) = in_flight {
+        let changes = f.expected.is_some();
+        if flying_event && changes && !adopted {
+            out.unmatched += 1;
+            out.problems.push(format!(
+                "the in-flight {} event {} is in the log but its change is not in the store",
+                f.op, f.event.seq
+            ));
+        }
+        if adopted && !flying_event {
+            out.unmatched += 1;
+            out.problems.push(format!(
+                "the in-flight {} change is in the store but its event {} is not in the log",
+                f.op, f.event.seq
+            ));
+        }
+        if flying_event {
+            model.events.push(f.event.bytes.clone());
+            out.adopted = true;
+        }
+    }
+    // Model-free: each record's revision counts the change events naming it.
+    let mut named: BTreeMap<String, u64> = BTreeMap::new();
+    for e in &log {
+        if let Some((op, id, revision, _)) = parse_event(&e.bytes)
+            && op != "refuse"
+        {
+            let n = named.entry(id.clone()).or_default();
+            *n += 1;
+            if revision != *n {
+                out.unmatched += 1;
+                out.problems.push(format!(
+                    "event {} records revision {revision} of {id}, its change number {n}",
+                    e.seq
+                ));
+            }
+        }
+    }
+    for (id, revision) in revisions {
+        let n = named.get(id).copied().unwrap_or(0);
+        if n != *revision {
+            out.unmatched += 1;
+            out.problems.push(format!(
+                "{id} is at revision {revision} but {n} change events name it"
+            ));
+        }
+    }
+    for id in named.keys().filter(|id| !revisions.contains_key(*id)) {
+        out.unmatched += 1;
+        out.problems.push(format!(
+            "change events name {id}, which is not in the store"
+        ));
+    }
 }
 
 /// Every file under `dir` with its size, for a failure report.
@@ -583,6 +871,8 @@ fn check(backend: Backend, dir: &Path, scratch: &Path, model: &mut Model) -> Che
     };
     let in_flight = model.in_flight.take();
     let mut seen = 0;
+    // Every record's revision, by id, for the events check.
+    let mut revisions = BTreeMap::new();
     let scanned = store.scan(&mut |r| {
         let stored = match r {
             Ok(c) => c,
@@ -590,8 +880,12 @@ fn check(backend: Backend, dir: &Path, scratch: &Path, model: &mut Model) -> Che
         };
         seen += 1;
         let id = stored.id.to_string();
-        let flying = in_flight.as_ref().filter(|f| f.expected.id == stored.id);
-        if flying.is_some_and(|f| f.expected == stored) {
+        revisions.insert(id.clone(), stored.revision);
+        let flying = in_flight
+            .as_ref()
+            .and_then(|f| f.expected.as_ref())
+            .filter(|e| e.id == stored.id);
+        if flying.is_some_and(|e| *e == stored) {
             let k = model.known.entry(id).or_insert(Known {
                 record: stored.clone(),
                 keys: Vec::new(),
@@ -626,6 +920,16 @@ fn check(backend: Backend, dir: &Path, scratch: &Path, model: &mut Model) -> Che
             model.known.len() - seen
         ));
     }
+    check_events(
+        &*store,
+        model,
+        in_flight.as_ref(),
+        checked.adopted,
+        &revisions,
+        &mut checked.events,
+    );
+    let problems = &mut checked.problems;
+    problems.append(&mut checked.events.problems);
     let format = KeyFormat::default();
     let pepper = pepper();
     for (id, known) in &model.known {
@@ -805,6 +1109,14 @@ struct Stats {
     keys_lost: usize,
     adopted: usize,
     credentials: usize,
+    /// Events in the logs at the end (acknowledged or adopted), in-flight events found
+    /// (with their change), and what the events checks found wrong.
+    events: usize,
+    events_adopted: usize,
+    events_missing: usize,
+    events_duplicate: usize,
+    chain_breaks: usize,
+    events_unmatched: usize,
     /// What recovery at open did after a kill, by kind.
     recovered: BTreeMap<String, usize>,
     longest_check: Duration,
@@ -833,6 +1145,7 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
         if kills_on_store >= per_store {
             stats.credentials += model.known.len();
             stats.keys += model.keys();
+            stats.events += model.events.len();
             model = Model::default();
             stores += 1;
             dir = tmp.path().join(format!("store-{stores}"));
@@ -900,6 +1213,11 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
         let checked = check(backend, &dir, &tmp.path().join("check"), &mut model);
         stats.longest_check = stats.longest_check.max(check_started.elapsed());
         stats.adopted += usize::from(checked.adopted);
+        stats.events_adopted += usize::from(checked.events.adopted);
+        stats.events_missing += checked.events.missing;
+        stats.events_duplicate += checked.events.duplicate;
+        stats.chain_breaks += checked.events.chain_breaks;
+        stats.events_unmatched += checked.events.unmatched;
         stats.keys_lost += checked.keys_lost;
         for r in checked.recovered {
             *stats.recovered.entry(r).or_default() += 1;
@@ -924,6 +1242,7 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
     }
     stats.credentials += model.known.len();
     stats.keys += model.keys();
+    stats.events += model.events.len();
     let phases: Vec<String> = PHASES
         .iter()
         .zip(stats.by_phase)
@@ -932,8 +1251,10 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
     eprintln!(
         "kill test {label}: seed {seed}: {} kills ({}), {} clean exits, {} reopen failures, \
          {} failed checks, {} acknowledged writes ({} keys) on {} credentials, {} in-flight \
-         writes found complete, {} keys lost, recovered at open: {:?}; typical life {:?} + {:?}/write + {:?}; longest check {:?}; \
-         {:?} in all",
+         writes found complete, {} keys lost; audit: {} events ({} in-flight found with their \
+         change), {} missing, {} duplicate, {} chain breaks, {} events without their change or \
+         changes without their event; recovered at open: {:?}; typical life {:?} + {:?}/write + \
+         {:?}; longest check {:?}; {:?} in all",
         stats.kills,
         phases.join(", "),
         stats.exits,
@@ -944,6 +1265,12 @@ fn run(backend: Backend, mode: Mode, kills: usize, per_store: usize) {
         stats.credentials,
         stats.adopted,
         stats.keys_lost,
+        stats.events,
+        stats.events_adopted,
+        stats.events_missing,
+        stats.events_duplicate,
+        stats.chain_breaks,
+        stats.events_unmatched,
         stats.recovered,
         timing.startup(),
         timing.write.get(),

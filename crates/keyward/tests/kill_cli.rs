@@ -13,12 +13,20 @@
 //! revocation (or a regeneration that ended it) was acknowledged, and what a killed command left
 //! in doubt is settled from the store for the commands that follow.
 //!
+//! The audit log: after every kill `keyward events --verify` exits 0 (the chain is intact).
+//! At every library check, `keyward events --json` holds every acknowledged `issue`,
+//! `regenerate` and `revoke` exactly once (by action and key id) and a killed one at most once;
+//! every key's revision is the number of successful events naming it (each change is one
+//! revision and one event: never a change without its event nor an event without its change);
+//! no successful event names a key the store lacks. Killed actions are then settled like keys.
+//!
 //! The backend is chosen by `keyward init --backend` when the binary has it; before that, sled
 //! (the only store `init` makes) runs and redb says it is skipped.
 //!
 //! `KEYWARD_KILL_SEED=<n>` replays a run's choices (kill moments still depend on timing);
 //! `KEYWARD_KILL_ROUNDS=<n>` sets the kills of the long (`--ignored`) tests. Each run prints a
-//! one-line summary.
+//! one-line summary, with the audit's: acknowledged actions, killed ones found, missing and
+//! duplicate events, chain breaks, changes and events without each other.
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -341,13 +349,39 @@ fn listing(dir: &Path) -> String {
 /// command left it for good, settles what kills left in doubt: each such key is expected to do
 /// from now on what it does now, a killed revocation happened or not, and whether a killed
 /// regeneration added a newer secret is known.
-fn library_check(backend: Backend, data: &Path, model: &mut BTreeMap<String, Cred>) -> Vec<String> {
+fn library_check(
+    backend: Backend,
+    data: &Path,
+    model: &mut BTreeMap<String, Cred>,
+    stored: &mut BTreeMap<String, u64>,
+) -> Vec<String> {
     let kw = match backend.open_library(data) {
         Ok(kw) => kw,
         Err(e) => return vec![format!("the library cannot open the store: {e}")],
     };
     let format = KeyFormat::default();
     let mut problems = Vec::new();
+    // Every credential in the store, with its revision, for the audit check.
+    stored.clear();
+    let mut query = keyward::store::ListQuery {
+        limit: 1000,
+        ..keyward::store::ListQuery::default()
+    };
+    loop {
+        match kw.list(&keyward::Principal::LocalOperator, &query) {
+            Ok(page) => {
+                stored.extend(page.items.iter().map(|c| (c.id.to_string(), c.revision)));
+                match page.next {
+                    Some(next) => query.after = Some(next),
+                    None => break,
+                }
+            }
+            Err(e) => {
+                problems.push(format!("listing the store fails: {e}"));
+                break;
+            }
+        }
+    }
     for (id, cred) in model.iter_mut() {
         for (key, expect) in &mut cred.keys {
             let verdict = kw.verify(key);
@@ -388,6 +422,157 @@ fn library_check(backend: Backend, data: &Path, model: &mut BTreeMap<String, Cre
 }
 
 // ---------------------------------------------------------------------------------------------
+// The audit log.
+
+/// The management actions the harness acknowledges one by one.
+const ACTIONS: [&str; 3] = ["issue", "regenerate", "revoke"];
+
+/// What the audit log must hold: every acknowledged management action (its answer was
+/// printed) exactly once, by action and key id; a killed one at most once.
+#[derive(Default)]
+struct Audit {
+    /// Acknowledged (or, once settled, found) actions: `(action, key id)` to how many.
+    acked: BTreeMap<(&'static str, String), usize>,
+    /// Actions killed before they answered, not yet settled: `(action, key id)` to how many
+    /// (`"*"` for an issue, whose id no one saw).
+    pending: BTreeMap<(&'static str, String), usize>,
+    /// Acknowledged actions in all.
+    acknowledged: usize,
+    /// Killed actions found in the log (with their change).
+    found_in_flight: usize,
+    missing: usize,
+    duplicate: usize,
+    chain_breaks: usize,
+    /// Events without their change, and changes without their event.
+    unmatched: usize,
+    /// `keyward events --verify` runs, and full comparisons of `keyward events --json`.
+    verifies: usize,
+    comparisons: usize,
+}
+
+impl Audit {
+    fn ack(&mut self, action: &'static str, id: &str) {
+        *self.acked.entry((action, id.to_owned())).or_default() += 1;
+        self.acknowledged += 1;
+    }
+
+    fn killed(&mut self, action: &'static str, id: &str) {
+        *self.pending.entry((action, id.to_owned())).or_default() += 1;
+    }
+
+    /// `keyward events --verify`: the chain must be intact (exit 0).
+    fn verify(&mut self, data: &Path) -> Vec<String> {
+        self.verifies += 1;
+        let never = Duration::from_secs(60);
+        let r = keyward(data, &["events".into(), "--verify".into()], never);
+        if r.status.code() == Some(0) {
+            return Vec::new();
+        }
+        self.chain_breaks += 1;
+        vec![format!(
+            "`keyward events --verify` exited {:?}: {} {}",
+            r.status.code(),
+            r.stdout.trim_end(),
+            r.stderr.trim_end()
+        )]
+    }
+
+    /// Compares `keyward events --json` with the acknowledged actions and with the store
+    /// (`stored`: every credential's revision, read by the library just before), then settles
+    /// the killed actions: from now on each one found counts as acknowledged, and one not found
+    /// never happened.
+    ///
+    /// * every acknowledged action appears exactly once (by action and key id); a killed one
+    ///   at most once;
+    /// * model-free: every credential's revision is the number of successful events naming
+    ///   it (each change is one revision and one event), and no successful event names a key
+    ///   the store lacks (the harness never deletes).
+    fn compare(&mut self, data: &Path, stored: &BTreeMap<String, u64>) -> Vec<String> {
+        self.comparisons += 1;
+        let mut problems = Vec::new();
+        let r = keyward(data, &["events".into()], Duration::from_secs(60));
+        let Some(answer) = r.json().filter(|_| r.status.success()) else {
+            return vec![format!(
+                "`keyward events` failed ({:?}): {}",
+                r.status.code(),
+                r.stderr.trim_end()
+            )];
+        };
+        let events = answer["data"].as_array().cloned().unwrap_or_default();
+        if !answer["next_cursor"].is_null() {
+            problems.push("`keyward events` did not return the whole log".into());
+        }
+        let mut named: BTreeMap<String, u64> = BTreeMap::new();
+        let mut found: BTreeMap<(&'static str, String), usize> = BTreeMap::new();
+        for (i, e) in events.iter().enumerate() {
+            if e["seq"].as_u64() != Some(i as u64 + 1) {
+                self.chain_breaks += 1;
+                problems.push(format!("event {} is at position {}", e["seq"], i + 1));
+            }
+            let (Some("ok"), Some(id)) = (e["outcome"].as_str(), e["key_id"].as_str()) else {
+                continue;
+            };
+            *named.entry(id.to_owned()).or_default() += 1;
+            if let Some(action) = ACTIONS.iter().find(|a| Some(**a) == e["action"].as_str()) {
+                *found.entry((action, id.to_owned())).or_default() += 1;
+            }
+        }
+        // Every acknowledged action once; a killed one at most once.
+        for (key, want) in &self.acked {
+            let got = found.get(key).copied().unwrap_or(0);
+            if got < *want {
+                self.missing += want - got;
+                problems.push(format!(
+                    "{} acknowledged {} of {} but {got} events",
+                    want, key.0, key.1
+                ));
+            }
+        }
+        for ((action, id), got) in &found {
+            let want = self.acked.get(&(*action, id.clone())).copied().unwrap_or(0);
+            let Some(extra) = got.checked_sub(want).filter(|n| *n > 0) else {
+                continue;
+            };
+            let slot = if *action == "issue" { "*" } else { id.as_str() };
+            let allowed = self.pending.entry((action, slot.to_owned())).or_default();
+            let explained = extra.min(*allowed);
+            *allowed -= explained;
+            self.found_in_flight += explained;
+            if explained < extra {
+                self.duplicate += extra - explained;
+                problems.push(format!(
+                    "{got} {action} events of {id}: {want} acknowledged, {explained} killed \
+                     unanswered"
+                ));
+            }
+        }
+        // Each change has its event, each event its change.
+        for (id, revision) in stored {
+            let n = named.get(id).copied().unwrap_or(0);
+            if n != *revision {
+                self.unmatched += 1;
+                problems.push(format!(
+                    "{id} is at revision {revision} but {n} successful events name it"
+                ));
+            }
+        }
+        for id in named.keys().filter(|id| !stored.contains_key(*id)) {
+            self.unmatched += 1;
+            problems.push(format!(
+                "successful events name {id}, which is not in the store"
+            ));
+        }
+        // Settle: what was found is acknowledged from now on; what was not never happened.
+        for (key, got) in found {
+            let want = self.acked.entry(key).or_default();
+            *want = (*want).max(got);
+        }
+        self.pending.clear();
+        problems
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The run.
 
 /// `kills` SIGKILLed commands against one data directory of `backend`.
@@ -418,6 +603,9 @@ fn run(backend: Backend, kills: usize) {
         admin["id"].as_str().unwrap().to_owned(),
         Cred::new(admin["key"].as_str().unwrap()),
     );
+    let mut audit = Audit::default();
+    audit.ack("issue", admin["id"].as_str().unwrap());
+    let mut stored = BTreeMap::new();
     let mut lives = Lives::default();
     let mut stats = Stats::default();
     let started = Instant::now();
@@ -519,6 +707,14 @@ fn run(backend: Backend, kills: usize) {
             let new = Cred::new(a["key"].as_str().unwrap());
             model.insert(a["id"].as_str().unwrap().to_owned(), new);
         }
+        // The management actions acknowledged (answered), or killed before their answer.
+        match (kind, &answer) {
+            ("issue", Some(a)) => audit.ack("issue", a["id"].as_str().unwrap()),
+            ("regenerate" | "revoke", Some(_)) => audit.ack(kind, &id),
+            ("issue", None) if r.killed() => audit.killed("issue", "*"),
+            ("regenerate" | "revoke", None) if r.killed() => audit.killed(kind, &id),
+            _ => {}
+        }
         let cred = model.get_mut(&id).unwrap();
         match (kind, &answer) {
             ("regenerate", Some(a)) => {
@@ -601,15 +797,23 @@ fn run(backend: Backend, kills: usize) {
                 problems.push(format!("failed: {}", r.stderr.trim_end()));
             }
         }
+        // After every kill the chain is intact.
+        if problems.is_empty() && r.killed() {
+            problems.extend(audit.verify(&data));
+        }
         if problems.is_empty() && (round % 10 == 0 || stats.kills == kills) {
             stats.library_checks += 1;
-            let found = library_check(backend, &data, &mut model);
+            let found = library_check(backend, &data, &mut model, &mut stored);
             stats.open_failures += usize::from(found.iter().any(|p| p.contains("cannot open")));
             problems.extend(found);
+            if problems.is_empty() {
+                problems.extend(audit.verify(&data));
+                problems.extend(audit.compare(&data, &stored));
+            }
         }
         if !problems.is_empty() {
             stats.failures += 1;
-            summary(&label, seed, &stats, &model, started);
+            summary(&label, seed, &stats, &model, &audit, started);
             let kept = tmp.keep();
             panic!(
                 "FAILURE ({context}), killed: {}, after {:?}:\n  {}\ndirectory {}:\n{}",
@@ -621,7 +825,7 @@ fn run(backend: Backend, kills: usize) {
             );
         }
     }
-    summary(&label, seed, &stats, &model, started);
+    summary(&label, seed, &stats, &model, &audit, started);
 }
 
 /// Prints the one-line summary of a run.
@@ -630,6 +834,7 @@ fn summary(
     seed: u64,
     stats: &Stats,
     model: &BTreeMap<String, Cred>,
+    audit: &Audit,
     started: Instant,
 ) {
     let keys: usize = model.values().map(|c| c.keys.len()).sum();
@@ -641,8 +846,10 @@ fn summary(
     eprintln!(
         "kill test {label}: seed {seed}: {} kills ({} before the answer, {} after it; {:?}), \
          {} finished commands, {} reopen failures, {} failed checks, {} library checks, {} keys \
-         acknowledged on {} credentials ({} must verify), {} keys lost, warnings {:?}; {:?} in \
-         all",
+         acknowledged on {} credentials ({} must verify), {} keys lost; audit: {} acknowledged \
+         actions, {} killed ones found, {} missing, {} duplicate events, {} chain breaks, {} \
+         events without their change or changes without their event ({} verifications, {} \
+         comparisons); warnings {:?}; {:?} in all",
         stats.kills,
         stats.kills_before_answer,
         stats.kills_after_answer,
@@ -655,6 +862,14 @@ fn summary(
         model.len(),
         must_verify,
         stats.keys_lost,
+        audit.acknowledged,
+        audit.found_in_flight,
+        audit.missing,
+        audit.duplicate,
+        audit.chain_breaks,
+        audit.unmatched,
+        audit.verifies,
+        audit.comparisons,
         stats.warnings,
         started.elapsed(),
     );
