@@ -140,6 +140,19 @@ impl Target for common::IndexedRedb {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl Target for common::pg::Pg {
+    const REOPENS: bool = true;
+}
+
+#[cfg(feature = "postgres")]
+impl Target for common::pg::IndexedPg {
+    const REOPENS: bool = true;
+    fn check(store: &Self::Store, model: &Model) {
+        check_hot(store, model);
+    }
+}
+
 fn run<T: Target>(mut h: T, ops: &[Op]) {
     let mut store = Some(h.fresh());
     let mut model = Model::default();
@@ -269,6 +282,29 @@ proptest! {
     #[test]
     fn indexed_redb_agrees_with_the_model(ops in ops(30)) {
         run(common::IndexedRedb::default(), &ops);
+    }
+}
+
+// Each case in a fresh schema of the database at `KEYWARD_PG_URL`; without one, each case says
+// it skipped.
+#[cfg(feature = "postgres")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pg_agrees_with_the_model(ops in ops(30)) {
+        let Some(h) = common::pg::Pg::new("pg_agrees_with_the_model") else {
+            return Ok(());
+        };
+        run(h, &ops);
+    }
+
+    #[test]
+    fn indexed_pg_agrees_with_the_model(ops in ops(30)) {
+        let Some(h) = common::pg::IndexedPg::new("indexed_pg_agrees_with_the_model") else {
+            return Ok(());
+        };
+        run(h, &ops);
     }
 }
 
