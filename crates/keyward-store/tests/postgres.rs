@@ -103,6 +103,8 @@ fn unreachable_database_fails_fast_and_clearly() {
     assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
     assert!(message.contains("127.0.0.1:1"), "{message}");
     assert!(message.contains("unavailable"), "{message}");
+    // The cause, from the last attempt to connect.
+    assert!(message.contains("refused"), "{message}");
     assert!(!message.contains("hunter2"), "{message}");
 }
 
@@ -132,4 +134,147 @@ fn two_instances_share_one_store() {
     assert!(matches!(b.put(&stale), Err(StoreError::Conflict { .. })));
     b.delete(&cred.id, cred.revision).unwrap();
     assert_eq!(a.get(&cred.id).unwrap(), None);
+}
+
+/// A raw connection to the test database.
+fn client(url: &str) -> postgres::Client {
+    url.parse::<postgres::Config>()
+        .unwrap()
+        .connect(postgres::NoTls)
+        .unwrap()
+}
+
+/// A schema migrated by a newer keyward is refused, not written to.
+#[test]
+fn newer_schema_version_is_refused() {
+    let Some(h) = Pg::new("newer_schema_version_is_refused") else {
+        return;
+    };
+    drop(h.open());
+    client(&h.url)
+        .execute(
+            &format!(
+                "INSERT INTO \"{}\".keyward_schema_version (version) VALUES (99)",
+                h.schema
+            ),
+            &[],
+        )
+        .unwrap();
+    let err = PgStore::open(&h.url, &h.schema).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::UnsupportedFormat {
+                id: None,
+                found: 99,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+/// A statement stuck behind another session's lock gives up at the statement timeout with an
+/// error, instead of hanging; the store works again once the lock is gone.
+#[test]
+fn a_locked_table_times_out_instead_of_hanging() {
+    let Some(h) = Pg::new("a_locked_table_times_out_instead_of_hanging") else {
+        return;
+    };
+    drop(h.open());
+    let options = PgOptions {
+        statement_timeout: Duration::from_millis(300),
+        ..PgOptions::default()
+    };
+    let store = PgStore::open_with(&h.url, &h.schema, &options).unwrap();
+    let cred = conformance::credential("acc_lock");
+    let mut locker = client(&h.url);
+    let mut tx = locker.transaction().unwrap();
+    tx.batch_execute(&format!(
+        "LOCK TABLE \"{}\".credentials IN ACCESS EXCLUSIVE MODE",
+        h.schema
+    ))
+    .unwrap();
+    let err = store.put(&cred).unwrap_err();
+    assert!(matches!(err, StoreError::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("timeout"), "{err}");
+    assert!(matches!(
+        store.get(&cred.id),
+        Err(StoreError::Backend { .. })
+    ));
+    tx.rollback().unwrap();
+    conformance::put(&store, &cred);
+}
+
+/// Connections the server kills (`pg_terminate_backend`, a restart) are replaced: the store
+/// answers again on the next call.
+#[test]
+fn killed_connections_are_replaced() {
+    let Some(h) = Pg::new("killed_connections_are_replaced") else {
+        return;
+    };
+    // A name of our own, so that only this store's connections are terminated.
+    let app = h.schema.clone();
+    let url = format!("{}?application_name={app}", h.url);
+    let url = if h.url.contains('?') {
+        format!("{}&application_name={app}", h.url)
+    } else {
+        url
+    };
+    let store = PgStore::open(&url, &h.schema).unwrap();
+    let cred = conformance::put(&store, &conformance::credential("acc_kill"));
+    let killed: i64 = client(&h.url)
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = $1",
+            &[&app],
+        )
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "{killed}");
+    assert_eq!(store.get(&cred.id).unwrap().as_ref(), Some(&cred));
+    let mut next = cred.clone();
+    next.enabled = false;
+    conformance::put(&store, &next);
+}
+
+/// Two instances each trying, from many threads at once, to create a credential claiming the
+/// same lookup tag: exactly one succeeds, every other is `DuplicateLookup`, and the tag finds
+/// the winner.
+#[test]
+fn a_tag_claimed_at_once_from_two_instances_has_one_owner() {
+    let Some(mut h) = Pg::new("a_tag_claimed_at_once_from_two_instances_has_one_owner") else {
+        return;
+    };
+    let stores = [h.fresh(), h.open()];
+    let template = conformance::credential("acc_claim");
+    let tag = template.secrets[0].lookup;
+    let barrier = Barrier::new(8);
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let (stores, barrier) = (&stores, &barrier);
+                let mut cred = conformance::credential("acc_claim");
+                cred.secrets[0].lookup = tag;
+                s.spawn(move || {
+                    barrier.wait();
+                    stores[i % 2].put(&cred).map(|_| cred.id)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for r in &results {
+        if let Err(e) = r {
+            assert!(matches!(e, StoreError::DuplicateLookup { .. }), "{e:?}");
+        }
+    }
+    let found = stores[1].find_by_lookup(&tag).unwrap().unwrap();
+    assert_eq!(&found.id, winners[0]);
+    assert_eq!(
+        stores[0].list(&ListQuery::default()).unwrap().items.len(),
+        1
+    );
 }

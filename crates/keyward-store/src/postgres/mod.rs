@@ -39,8 +39,7 @@ use std::time::Duration;
 
 use ::postgres::{Client, Config, NoTls};
 use keyward_core::{Credential, CredentialId, LookupTag};
-use r2d2::{CustomizeConnection, Pool, PooledConnection};
-use r2d2_postgres::PostgresConnectionManager;
+use r2d2::{ManageConnection, Pool, PooledConnection};
 
 use crate::{AuditEntry, Change, ListQuery, Page, Store, StoreError};
 
@@ -75,14 +74,14 @@ impl Default for PgOptions {
 }
 
 /// A connection checked out of the pool.
-type Conn = PooledConnection<PostgresConnectionManager<NoTls>>;
+type Conn = PooledConnection<Manager>;
 
 /// The backend on PostgreSQL: a pool of synchronous connections (the `postgres` crate) to one
 /// database, every table in one schema.
 ///
 /// Other processes may write to the same schema, so [`Store::is_shared`] is `true`.
 pub struct PgStore {
-    pool: Pool<PostgresConnectionManager<NoTls>>,
+    pool: Pool<Manager>,
     schema: String,
     /// Where the database is (host, port and database name; never the password).
     target: String,
@@ -97,15 +96,52 @@ impl fmt::Debug for PgStore {
     }
 }
 
-/// Sets each new connection's search path and timeouts.
+/// Opens the pool's connections, each with the store's search path and timeouts set. (Our
+/// own rather than `r2d2_postgres`'s, whose errors lose their cause in r2d2's report: "error
+/// connecting to server", without "connection refused".)
 #[derive(Debug)]
-struct Session {
+struct Manager {
+    config: Config,
+    /// `SET` statements run on each new connection.
     setup: String,
 }
 
-impl CustomizeConnection<Client, ::postgres::Error> for Session {
-    fn on_acquire(&self, conn: &mut Client) -> Result<(), ::postgres::Error> {
-        conn.batch_execute(&self.setup)
+/// Why a connection could not be opened, with its cause.
+#[derive(Debug)]
+struct ConnectError(String);
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+impl ManageConnection for Manager {
+    type Connection = Client;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<Client, ConnectError> {
+        let mut client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| ConnectError(explain(&e)))?;
+        client
+            .batch_execute(&self.setup)
+            .map_err(|e| ConnectError(explain(&e)))?;
+        Ok(client)
+    }
+
+    fn is_valid(&self, client: &mut Client) -> Result<(), ConnectError> {
+        client
+            .simple_query("")
+            .map(drop)
+            .map_err(|e| ConnectError(explain(&e)))
+    }
+
+    fn has_broken(&self, client: &mut Client) -> bool {
+        client.is_closed()
     }
 }
 
@@ -191,8 +227,7 @@ impl PgStore {
             .min_idle(Some(1))
             .connection_timeout(options.checkout_timeout.max(Duration::from_millis(1)))
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .connection_customizer(Box::new(Session { setup }))
-            .build_unchecked(PostgresConnectionManager::new(config, NoTls));
+            .build_unchecked(Manager { config, setup });
         let store = Self {
             pool,
             schema: schema.to_owned(),
@@ -218,10 +253,23 @@ impl PgStore {
     }
 }
 
-/// Turns a `postgres` error into a [`StoreError::Backend`] saying what was being done.
+/// Turns a `postgres` error into a [`StoreError::Backend`] saying what was being done and what
+/// the server said.
 fn pg(doing: &'static str) -> impl Fn(::postgres::Error) -> StoreError {
     move |e| StoreError::Backend {
-        message: format!("PostgreSQL, {doing}: {e}"),
+        message: format!("PostgreSQL, {doing}: {}", explain(&e)),
+    }
+}
+
+/// The server's message and SQLSTATE for a database error (the error's own `Display` says only
+/// "db error"), else the error and its cause.
+fn explain(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(cause) if !e.to_string().contains(&cause.to_string()) => format!("{e}: {cause}"),
+            _ => e.to_string(),
+        },
     }
 }
 
