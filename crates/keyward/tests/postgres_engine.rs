@@ -77,3 +77,13 @@ fn instances_on_one_database_share_keys_revocations_and_the_audit_chain() {
         .batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE"))
         .unwrap();
 }
+
+/// The URL may hold a password: a configuration's `Debug` shows the schema, never the URL.
+#[test]
+fn the_backend_debug_hides_the_url() {
+    let config = Config::postgres_in("postgres://ops:hunter2@db.internal/keys", "kw_main");
+    let shown = format!("{:?}", config.backend);
+    assert!(shown.contains("kw_main"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(!shown.contains("db.internal"), "{shown}");
+}
