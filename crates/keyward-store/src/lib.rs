@@ -1,7 +1,7 @@
 //! keyward-store: the [`Store`] trait, its backends ([`MemoryStore`], `SledStore` with the
-//! `sled` feature and `RedbStore` with the `redb` feature), the record schema ([`record`]) and
-//! codec, and the [`IndexedStore`] that keeps a hot in-memory index coherent with every write
-//! so that verification never waits on disk.
+//! `sled` feature, `RedbStore` with the `redb` feature and `PgStore` with the `postgres`
+//! feature), the record schema ([`record`]) and codec, and the [`IndexedStore`] that keeps a
+//! hot in-memory index coherent with every write so that verification never waits on disk.
 //!
 //! # Features
 //!
@@ -11,6 +11,8 @@
 //!   what a crash leaves at open, index checks and repair).
 //! * `redb`: the embedded redb 4 backend, `RedbStore` (one file, every write one durable
 //!   transaction; index checks and repair).
+//! * `postgres`: the PostgreSQL backend, `PgStore`, for many processes sharing one database
+//!   (every write one transaction; the schema migrated by the store).
 //! * `conformance`: the `conformance` module, the test suite every backend passes, for
 //!   backends in other crates.
 //!
@@ -35,6 +37,8 @@ mod error;
 mod index;
 mod index_problem;
 mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod record;
 #[cfg(feature = "redb")]
 mod redb;
@@ -53,6 +57,8 @@ pub use error::StoreError;
 pub use index::{BuildTagHasher, HotEntry, IndexedStore, NEGATIVE_CACHE_CAPACITY, TagHasher};
 pub use index_problem::IndexProblem;
 pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PG_DEFAULT_SCHEMA, PgOptions, PgStore};
 #[cfg(feature = "redb")]
 pub use redb::{
     REDB_ACCOUNTS_TABLE, REDB_EVENTS_TABLE, REDB_FORMAT_VERSION_KEY, REDB_LOOKUP_TABLE,

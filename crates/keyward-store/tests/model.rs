@@ -140,6 +140,19 @@ impl Target for common::IndexedRedb {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl Target for common::pg::Pg {
+    const REOPENS: bool = true;
+}
+
+#[cfg(feature = "postgres")]
+impl Target for common::pg::IndexedPg {
+    const REOPENS: bool = true;
+    fn check(store: &Self::Store, model: &Model) {
+        check_hot(store, model);
+    }
+}
+
 fn run<T: Target>(mut h: T, ops: &[Op]) {
     let mut store = Some(h.fresh());
     let mut model = Model::default();
@@ -272,6 +285,29 @@ proptest! {
     }
 }
 
+// Each case in a fresh schema of the database at `KEYWARD_PG_URL`; without one, each case says
+// it skipped.
+#[cfg(feature = "postgres")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn pg_agrees_with_the_model(ops in ops(30)) {
+        let Some(h) = common::pg::Pg::new("pg_agrees_with_the_model") else {
+            return Ok(());
+        };
+        run(h, &ops);
+    }
+
+    #[test]
+    fn indexed_pg_agrees_with_the_model(ops in ops(30)) {
+        let Some(h) = common::pg::IndexedPg::new("indexed_pg_agrees_with_the_model") else {
+            return Ok(());
+        };
+        run(h, &ops);
+    }
+}
+
 /// Operations on an `IndexedStore` over a shared backend that is also written directly
 /// ("another process").
 #[derive(Debug, Clone)]
@@ -340,7 +376,14 @@ fn ghost(id: &CredentialId) -> Credential {
 
 fn run_shared(ops: &[SharedOp]) {
     let backend = Arc::new(MemoryStore::shared());
-    let index = IndexedStore::open(Box::new(Arc::clone(&backend))).unwrap();
+    run_shared_on(Box::new(Arc::clone(&backend)), &*backend, ops);
+}
+
+/// [`run_shared`] with the index over `indexed` and the direct writes and checks on `backend`:
+/// the same store, or another handle on it (another `PgStore` on the same schema, as another
+/// process would have).
+fn run_shared_on(indexed: Box<dyn Store>, backend: &dyn Store, ops: &[SharedOp]) {
+    let index = IndexedStore::open(indexed).unwrap();
     let mut model = Model::default();
     // Credentials changed directly and not refreshed since: the index may lag on them.
     let mut stale: BTreeSet<CredentialId> = BTreeSet::new();
@@ -350,7 +393,7 @@ fn run_shared(ops: &[SharedOp]) {
         // Write through the index (`false`) or directly on the backend (`true`).
         let write = |c: &Credential, direct: bool| -> Credential {
             if direct {
-                conformance::put(&*backend, c)
+                conformance::put(backend, c)
             } else {
                 (*index.put(c.clone()).unwrap()).clone()
             }
@@ -440,7 +483,7 @@ fn run_shared(ops: &[SharedOp]) {
             }
         }
         // The backend is the truth.
-        conformance::assert_matches_model(&*backend, &model.creds, &model.gone);
+        conformance::assert_matches_model(backend, &model.creds, &model.gone);
         // The index agrees on everything not changed behind its back.
         for c in model.creds.values().filter(|c| !stale.contains(&c.id)) {
             for t in conformance::tags(c) {
@@ -468,5 +511,22 @@ proptest! {
     #[test]
     fn indexed_shared_memory_agrees_with_the_model(ops in proptest::collection::vec(shared_op(), 1..40)) {
         run_shared(&ops);
+    }
+}
+
+// The index over one `PgStore` while a second `PgStore` on the same schema (another process)
+// writes behind its back; each case in a fresh schema.
+#[cfg(feature = "postgres")]
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    #[test]
+    fn indexed_shared_pg_agrees_with_the_model(ops in proptest::collection::vec(shared_op(), 1..30)) {
+        let Some(mut h) = common::pg::Pg::new("indexed_shared_pg_agrees_with_the_model") else {
+            return Ok(());
+        };
+        let indexed = h.fresh();
+        let other = h.open();
+        run_shared_on(Box::new(indexed), &other, &ops);
     }
 }

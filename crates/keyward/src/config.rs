@@ -23,6 +23,17 @@ pub enum Backend {
     /// redb in one file (e.g. `DIR/keyward.redb`): every write one durable transaction.
     #[cfg(feature = "redb")]
     Redb(PathBuf),
+    /// PostgreSQL (feature `postgres`): a database many processes share, the tables in
+    /// `schema` ([`keyward_store::PG_DEFAULT_SCHEMA`] from [`Config::postgres`]), created and
+    /// migrated at open.
+    #[cfg(feature = "postgres")]
+    Postgres {
+        /// `postgres://user@host:port/db` (or the key=value form). It may hold a password:
+        /// it is never shown by `Debug` or in errors.
+        url: String,
+        /// The schema the tables live in.
+        schema: String,
+    },
     /// Any other [`Store`] implementation.
     Custom(Box<dyn Store>),
 }
@@ -35,6 +46,11 @@ impl fmt::Debug for Backend {
             Self::Sled(p) => f.debug_tuple("Sled").field(p).finish(),
             #[cfg(feature = "redb")]
             Self::Redb(p) => f.debug_tuple("Redb").field(p).finish(),
+            #[cfg(feature = "postgres")]
+            Self::Postgres { schema, .. } => f
+                .debug_struct("Postgres")
+                .field("schema", schema)
+                .finish_non_exhaustive(),
             Self::Custom(_) => f.write_str("Custom(..)"),
         }
     }
@@ -162,6 +178,23 @@ impl Config {
     #[cfg(feature = "redb")]
     pub fn redb(path: impl Into<PathBuf>) -> Self {
         Self::new(Backend::Redb(path.into()))
+    }
+
+    /// PostgreSQL at `url`, tables in the schema [`keyward_store::PG_DEFAULT_SCHEMA`] (feature
+    /// `postgres`). Give it a pepper ([`Config::with_pepper`]): without one it is refused.
+    #[cfg(feature = "postgres")]
+    pub fn postgres(url: impl Into<String>) -> Self {
+        Self::postgres_in(url, keyward_store::PG_DEFAULT_SCHEMA)
+    }
+
+    /// PostgreSQL at `url`, tables in `schema` (1-63 lowercase ASCII letters, digits and `_`):
+    /// several deployments, or tests, in one database (feature `postgres`).
+    #[cfg(feature = "postgres")]
+    pub fn postgres_in(url: impl Into<String>, schema: impl Into<String>) -> Self {
+        Self::new(Backend::Postgres {
+            url: url.into(),
+            schema: schema.into(),
+        })
     }
 
     /// Sets the (secret) pepper.

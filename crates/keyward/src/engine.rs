@@ -101,6 +101,10 @@ impl Keyward {
             }
             #[cfg(feature = "redb")]
             Backend::Redb(path) => Box::new(keyward_store::RedbStore::open(path)?),
+            #[cfg(feature = "postgres")]
+            Backend::Postgres { url, schema } => {
+                Box::new(keyward_store::PgStore::open(&url, &schema)?)
+            }
             Backend::Custom(store) => store,
         };
         let (store, startup_errors) = IndexedStore::open_lenient(backend)?;

@@ -37,6 +37,8 @@
 //! * `sled`: the embedded sled store (`Config::sled`, `Backend::Sled`).
 //!   Without either, [`Config::memory`] or your own [`Store`](keyward_store::Store) through
 //!   [`Backend::Custom`].
+//! * `postgres`: the PostgreSQL store (`Config::postgres`, `Backend::Postgres`), for many
+//!   processes sharing one database.
 //! * `http`: the HTTP management service and the tower gateway layer (`keyward::http`).
 //! * `cli`: the `keyward` binary; implies `http`, `redb` and `sled`.
 #![forbid(unsafe_code)]
