@@ -36,6 +36,8 @@ pub mod conformance;
 mod error;
 mod index;
 mod index_problem;
+#[cfg(any(feature = "redb", feature = "sled"))]
+mod lock_wait;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
