@@ -163,8 +163,9 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// `cred.revision + 1`, the revision a put of `cred` stores.
-fn next_revision(cred: &Credential) -> Result<u64, StoreError> {
+/// `cred.revision + 1`, the revision a put of `cred` stores ([`StoreError::Backend`] if it
+/// overflows).
+pub(crate) fn next_revision(cred: &Credential) -> Result<u64, StoreError> {
     cred.revision
         .checked_add(1)
         .ok_or_else(|| StoreError::Backend {

@@ -7,7 +7,7 @@ use parking_lot::RwLock;
 
 use crate::{
     AuditEntry, Change, EVENT_PAGE_MAX, ListQuery, Page, Store, StoreError, Write, check_event_seq,
-    check_revision,
+    check_revision, next_revision,
 };
 
 #[derive(Default)]
@@ -27,11 +27,7 @@ impl Inner {
             (cred.revision != 0).then_some(cred.revision),
             found,
         )?;
-        cred.revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend {
-                message: format!("{}: revision overflow", cred.id),
-            })?;
+        next_revision(cred)?;
         for s in &cred.secrets {
             if let Some(owner) = self.lookup.get(&s.lookup)
                 && *owner != cred.id

@@ -7,7 +7,9 @@ use keyward_core::{Credential, CredentialId, KeyType};
 
 use super::events::{EVENTS_LOCK, last_seq};
 use super::{Conn, from_i64, pg, to_i64};
-use crate::{Change, StoreError, Write, check_event_seq, check_revision, encode_credential};
+use crate::{
+    Change, StoreError, Write, check_event_seq, check_revision, encode_credential, next_revision,
+};
 
 /// The `key_type` column of a key type: its position in [`KeyType::ALL`].
 pub(super) fn key_type_code(t: KeyType) -> i16 {
@@ -59,12 +61,7 @@ fn locked_revision(tx: &mut Transaction<'_>, id: &str) -> Result<Option<u64>, St
 
 /// Checks and writes `cred` and its lookup tags.
 fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
-    let revision = cred
-        .revision
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Backend {
-            message: format!("{}: revision overflow", cred.id),
-        })?;
+    let revision = next_revision(cred)?;
     let id = cred.id.as_str();
     let expected = (cred.revision != 0).then_some(cred.revision);
     check_revision(&cred.id, expected, locked_revision(tx, id)?)?;

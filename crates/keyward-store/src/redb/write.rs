@@ -13,6 +13,7 @@ use super::tables::{
 };
 use crate::{
     Change, StoreError, Write, check_event_seq, check_revision, encode_credential, event_key,
+    next_revision,
 };
 
 /// The tables a write changes, opened by its transaction.
@@ -104,12 +105,7 @@ impl RedbStore {
 
 /// Checks and writes the record `cred` and its index entries, in the caller's transaction.
 fn put_credential(t: &mut WriteTables<'_>, cred: &Credential) -> Result<(), StoreError> {
-    let revision = cred
-        .revision
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Backend {
-            message: format!("{}: revision overflow", cred.id),
-        })?;
+    let revision = next_revision(cred)?;
     let id = cred.id.as_str().as_bytes();
     let old = stored(&t.records, id)?;
     check_revision(

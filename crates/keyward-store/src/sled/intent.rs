@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{PENDING_WRITE_KEY, SledStore, account_key, lossy, sled_err, split_account_key};
 use crate::codec::{FORMAT_VERSION, encode_credential};
-use crate::{AuditEntry, Change, StoreError, Write, check_event_seq, check_revision, event_key};
+use crate::{
+    AuditEntry, Change, StoreError, Write, check_event_seq, check_revision, event_key,
+    next_revision,
+};
 
 /// The write in progress, stored under [`PENDING_WRITE_KEY`] as
 /// `[FORMAT_VERSION] ++ postcard(WriteIntent)`: which index entries the write may change, so
@@ -149,12 +152,7 @@ impl SledStore {
             }
             match change.write {
                 Some(Write::Put(cred)) => {
-                    let revision =
-                        cred.revision
-                            .checked_add(1)
-                            .ok_or_else(|| StoreError::Backend {
-                                message: format!("{}: revision overflow", cred.id),
-                            })?;
+                    let revision = next_revision(cred)?;
                     let plan = self.plan_put(cred, revision, change.event)?;
                     self.run_plan(&plan)?;
                 }
