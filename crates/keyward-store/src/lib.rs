@@ -297,3 +297,17 @@ pub struct Page {
     /// Pass as [`ListQuery::after`] for the next page; `None` on the last page.
     pub next: Option<CredentialId>,
 }
+
+impl Page {
+    /// The page of `size` items read from up to `size + 1` matches in id order: a match past
+    /// `size` is dropped and only says that another page follows, after the page's last id.
+    pub(crate) fn of(mut items: Vec<Credential>, size: usize) -> Self {
+        let next = if items.len() > size {
+            items.truncate(size);
+            items.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        Page { items, next }
+    }
+}

@@ -105,7 +105,7 @@ impl Store for MemoryStore {
             Some(after) => std::ops::Bound::Excluded(after.clone()),
             None => std::ops::Bound::Unbounded,
         };
-        let mut items: Vec<Credential> = inner
+        let items: Vec<Credential> = inner
             .records
             .range((start, std::ops::Bound::Unbounded))
             .map(|(_, c)| c)
@@ -113,13 +113,7 @@ impl Store for MemoryStore {
             .take(size + 1)
             .cloned()
             .collect();
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|c| c.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::of(items, size))
     }
 
     fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {
