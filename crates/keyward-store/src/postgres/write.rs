@@ -3,6 +3,7 @@
 
 use ::postgres::Transaction;
 use ::postgres::error::SqlState;
+use ::postgres::types::ToSql;
 use keyward_core::{Credential, CredentialId, KeyType};
 
 use super::events::{EVENTS_LOCK, last_seq};
@@ -72,19 +73,21 @@ fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
     let account = cred.account.as_str();
     let environment = cred.environment.as_str();
     let key_type = key_type_code(cred.key_type);
+    // The row's columns, as both statements number them.
+    let row: [&(dyn ToSql + Sync); 6] = [
+        &id,
+        &account,
+        &environment,
+        &key_type,
+        &new_revision,
+        &bytes,
+    ];
     if expected.is_none() {
         let inserted = tx
             .execute(
                 "INSERT INTO credentials (id, account, environment, key_type, revision, record)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                &[
-                    &id,
-                    &account,
-                    &environment,
-                    &key_type,
-                    &new_revision,
-                    &bytes,
-                ],
+                &row,
             )
             .map_err(pg("writing a credential"))?;
         if inserted == 0 {
@@ -104,14 +107,7 @@ fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
         tx.execute(
             "UPDATE credentials SET account = $2, environment = $3, key_type = $4,
                  revision = $5, record = $6 WHERE id = $1",
-            &[
-                &id,
-                &account,
-                &environment,
-                &key_type,
-                &new_revision,
-                &bytes,
-            ],
+            &row,
         )
         .map_err(pg("writing a credential"))?;
     }
