@@ -287,6 +287,16 @@ impl SledStore {
         self.record_holds(owner, |c| c.secret_by_lookup(lookup).is_some())
     }
 
+    /// Whether the lookup index maps `lookup` to the record `id` (an entry to remove with it).
+    fn lookup_points_to(&self, lookup: &LookupTag, id: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .lookup
+            .get(lookup.as_bytes())
+            .map_err(|e| sled_err("reading the lookup index", e))?
+            .as_deref()
+            == Some(id))
+    }
+
     fn tree(&self, which: Which) -> &sled::Tree {
         match which {
             Which::Meta => &self.meta,
@@ -371,12 +381,7 @@ impl SledStore {
         if let Some(old) = &old {
             for s in &old.secrets {
                 if cred.secret_by_lookup(&s.lookup).is_none()
-                    && self
-                        .lookup
-                        .get(s.lookup.as_bytes())
-                        .map_err(|e| sled_err("reading the lookup index", e))?
-                        .as_deref()
-                        == Some(id)
+                    && self.lookup_points_to(&s.lookup, id)?
                 {
                     stale_lookups.push(s.lookup.as_bytes().to_vec());
                 }
@@ -446,13 +451,7 @@ impl SledStore {
         };
         let mut lookups = Vec::new();
         for s in &old.secrets {
-            if self
-                .lookup
-                .get(s.lookup.as_bytes())
-                .map_err(|e| sled_err("reading the lookup index", e))?
-                .as_deref()
-                == Some(key)
-            {
+            if self.lookup_points_to(&s.lookup, key)? {
                 lookups.push(s.lookup.as_bytes().to_vec());
             }
         }
