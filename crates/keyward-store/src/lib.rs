@@ -245,6 +245,16 @@ pub fn check_revision(
     }
 }
 
+/// [`check_revision`] for a put of `cred`: it expects the stored revision `cred.revision`, or
+/// no record if that is 0.
+pub(crate) fn check_put_revision(cred: &Credential, found: Option<u64>) -> Result<(), StoreError> {
+    check_revision(
+        &cred.id,
+        (cred.revision != 0).then_some(cred.revision),
+        found,
+    )
+}
+
 /// Which credentials [`Store::list`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {

@@ -7,7 +7,7 @@ use parking_lot::RwLock;
 
 use crate::{
     AuditEntry, Change, EVENT_PAGE_MAX, ListQuery, Page, Store, StoreError, Write, check_event_seq,
-    check_revision, next_revision,
+    check_put_revision, check_revision, next_revision,
 };
 
 #[derive(Default)]
@@ -22,11 +22,7 @@ impl Inner {
     /// Checks a put; changes nothing.
     fn check_put(&self, cred: &Credential) -> Result<(), StoreError> {
         let found = self.records.get(&cred.id).map(|c| c.revision);
-        check_revision(
-            &cred.id,
-            (cred.revision != 0).then_some(cred.revision),
-            found,
-        )?;
+        check_put_revision(cred, found)?;
         next_revision(cred)?;
         for s in &cred.secrets {
             if let Some(owner) = self.lookup.get(&s.lookup)

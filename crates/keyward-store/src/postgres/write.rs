@@ -9,7 +9,8 @@ use keyward_core::{Credential, CredentialId, KeyType};
 use super::events::{EVENTS_LOCK, last_seq};
 use super::{Conn, from_i64, pg, to_i64};
 use crate::{
-    Change, StoreError, Write, check_event_seq, check_revision, encode_credential, next_revision,
+    Change, StoreError, Write, check_event_seq, check_put_revision, encode_credential,
+    next_revision,
 };
 
 /// The `key_type` column of a key type: its position in [`KeyType::ALL`].
@@ -64,8 +65,7 @@ fn locked_revision(tx: &mut Transaction<'_>, id: &str) -> Result<Option<u64>, St
 fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
     let revision = next_revision(cred)?;
     let id = cred.id.as_str();
-    let expected = (cred.revision != 0).then_some(cred.revision);
-    check_revision(&cred.id, expected, locked_revision(tx, id)?)?;
+    check_put_revision(cred, locked_revision(tx, id)?)?;
     let mut record = cred.clone();
     record.revision = revision;
     let bytes = encode_credential(&record)?;
@@ -82,7 +82,7 @@ fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
         &new_revision,
         &bytes,
     ];
-    if expected.is_none() {
+    if cred.revision == 0 {
         let inserted = tx
             .execute(
                 "INSERT INTO credentials (id, account, environment, key_type, revision, record)

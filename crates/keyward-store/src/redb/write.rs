@@ -12,7 +12,7 @@ use super::tables::{
     backend,
 };
 use crate::{
-    Change, StoreError, Write, check_event_seq, check_revision, encode_credential, event_key,
+    Change, StoreError, Write, check_event_seq, check_put_revision, encode_credential, event_key,
     next_revision,
 };
 
@@ -108,11 +108,7 @@ fn put_credential(t: &mut WriteTables<'_>, cred: &Credential) -> Result<(), Stor
     let revision = next_revision(cred)?;
     let id = cred.id.as_str().as_bytes();
     let old = stored(&t.records, id)?;
-    check_revision(
-        &cred.id,
-        (cred.revision != 0).then_some(cred.revision),
-        old.as_ref().map(|c| c.revision),
-    )?;
+    check_put_revision(cred, old.as_ref().map(|c| c.revision))?;
     for s in &cred.secrets {
         if let Some(owner) = raw(&t.lookup, s.lookup.as_bytes(), "reading the lookup index")?
             && owner != id

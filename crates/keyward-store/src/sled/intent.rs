@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{PENDING_WRITE_KEY, SledStore, account_key, lossy, sled_err, split_account_key};
 use crate::codec::{FORMAT_VERSION, encode_credential};
 use crate::{
-    AuditEntry, Change, StoreError, Write, check_event_seq, check_revision, event_key,
+    AuditEntry, Change, StoreError, Write, check_event_seq, check_put_revision, event_key,
     next_revision,
 };
 
@@ -354,11 +354,7 @@ impl SledStore {
     ) -> Result<Plan, StoreError> {
         let id = cred.id.as_str().as_bytes();
         let old = self.stored(id)?;
-        check_revision(
-            &cred.id,
-            (cred.revision != 0).then_some(cred.revision),
-            old.as_ref().map(|c| c.revision),
-        )?;
+        check_put_revision(cred, old.as_ref().map(|c| c.revision))?;
         for s in &cred.secrets {
             if let Some(owner) = self
                 .lookup
