@@ -245,6 +245,24 @@ pub fn check_revision(
     }
 }
 
+/// The stored record a delete of `id` at `revision` removes: `stored`, if it is at `revision`;
+/// else [`StoreError::Conflict`].
+#[cfg(any(feature = "redb", feature = "sled"))]
+pub(crate) fn check_delete(
+    id: &CredentialId,
+    revision: u64,
+    stored: Option<Credential>,
+) -> Result<Credential, StoreError> {
+    let found = stored.as_ref().map(|c| c.revision);
+    stored
+        .filter(|c| c.revision == revision)
+        .ok_or_else(|| StoreError::Conflict {
+            id: id.clone(),
+            expected: revision,
+            found,
+        })
+}
+
 /// [`check_revision`] for a put of `cred`: it expects the stored revision `cred.revision`, or
 /// no record if that is 0.
 pub(crate) fn check_put_revision(cred: &Credential, found: Option<u64>) -> Result<(), StoreError> {

@@ -12,8 +12,8 @@ use super::tables::{
     backend,
 };
 use crate::{
-    Change, StoreError, Write, check_event_seq, check_put_revision, encode_credential, event_key,
-    next_revision,
+    Change, StoreError, Write, check_delete, check_event_seq, check_put_revision,
+    encode_credential, event_key, next_revision,
 };
 
 /// The tables a write changes, opened by its transaction.
@@ -154,15 +154,7 @@ fn delete_credential(
     revision: u64,
 ) -> Result<(), StoreError> {
     let key = id.as_str().as_bytes();
-    let old = stored(&t.records, key)?;
-    let found = old.as_ref().map(|c| c.revision);
-    let Some(old) = old.filter(|c| c.revision == revision) else {
-        return Err(StoreError::Conflict {
-            id: id.clone(),
-            expected: revision,
-            found,
-        });
-    };
+    let old = check_delete(id, revision, stored(&t.records, key)?)?;
     for s in &old.secrets {
         remove_lookup_of(t, s.lookup.as_bytes(), key)?;
     }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::{PENDING_WRITE_KEY, SledStore, account_key, lossy, sled_err, split_account_key};
 use crate::codec::{FORMAT_VERSION, encode_credential};
 use crate::{
-    AuditEntry, Change, StoreError, Write, check_event_seq, check_put_revision, event_key,
-    next_revision,
+    AuditEntry, Change, StoreError, Write, check_delete, check_event_seq, check_put_revision,
+    event_key, next_revision,
 };
 
 /// The write in progress, stored under [`PENDING_WRITE_KEY`] as
@@ -436,15 +436,7 @@ impl SledStore {
         event: Option<&AuditEntry>,
     ) -> Result<Plan, StoreError> {
         let key = id.as_str().as_bytes();
-        let old = self.stored(key)?;
-        let found = old.as_ref().map(|c| c.revision);
-        let Some(old) = old.filter(|c| c.revision == revision) else {
-            return Err(StoreError::Conflict {
-                id: id.clone(),
-                expected: revision,
-                found,
-            });
-        };
+        let old = check_delete(id, revision, self.stored(key)?)?;
         let mut lookups = Vec::new();
         for s in &old.secrets {
             if self.lookup_points_to(&s.lookup, key)? {
