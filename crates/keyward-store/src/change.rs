@@ -23,6 +23,22 @@ pub struct AuditEntry {
     pub bytes: Vec<u8>,
 }
 
+impl AuditEntry {
+    /// An event as an ordered store keeps it, under [`event_key`]: [`StoreError::Corrupt`] if
+    /// `key` is not 8 bytes.
+    #[cfg(any(feature = "redb", feature = "sled"))]
+    pub(crate) fn from_key(key: &[u8], bytes: &[u8]) -> Result<Self, StoreError> {
+        let seq = seq_of_key(key).ok_or_else(|| StoreError::Corrupt {
+            id: format!("event key {key:02x?}"),
+            reason: "an audit event key is 8 bytes".into(),
+        })?;
+        Ok(AuditEntry {
+            seq,
+            bytes: bytes.to_vec(),
+        })
+    }
+}
+
 impl fmt::Debug for AuditEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditEntry")

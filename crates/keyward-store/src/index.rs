@@ -19,7 +19,7 @@ use keyward_core::{
 };
 use parking_lot::Mutex;
 
-use crate::{AuditEntry, Change, ListQuery, Page, Store, StoreError, Write};
+use crate::{AuditEntry, Change, ListQuery, Page, Store, StoreError, Write, next_revision};
 
 /// Most well-formed-but-unknown lookup tags remembered for a shared backend; the negative cache
 /// is cleared when it would grow past this.
@@ -538,12 +538,7 @@ impl IndexedStore {
     ) -> Result<Arc<Credential>, StoreError> {
         let _w = self.stripe(&cred.id).lock();
         let before = self.installed_tags(&cred.id);
-        let revision = cred
-            .revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend {
-                message: format!("{}: revision overflow", cred.id),
-            })?;
+        let revision = next_revision(&cred)?;
         self.backend.commit(&Change {
             write: Some(Write::Put(&cred)),
             event,

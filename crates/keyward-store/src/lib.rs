@@ -36,6 +36,8 @@ pub mod conformance;
 mod error;
 mod index;
 mod index_problem;
+#[cfg(any(feature = "redb", feature = "sled"))]
+mod lock_wait;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -161,8 +163,9 @@ pub trait Store: Send + Sync + 'static {
     }
 }
 
-/// `cred.revision + 1`, the revision a put of `cred` stores.
-fn next_revision(cred: &Credential) -> Result<u64, StoreError> {
+/// `cred.revision + 1`, the revision a put of `cred` stores ([`StoreError::Backend`] if it
+/// overflows).
+pub(crate) fn next_revision(cred: &Credential) -> Result<u64, StoreError> {
     cred.revision
         .checked_add(1)
         .ok_or_else(|| StoreError::Backend {
@@ -242,6 +245,34 @@ pub fn check_revision(
     }
 }
 
+/// The stored record a delete of `id` at `revision` removes: `stored`, if it is at `revision`;
+/// else [`StoreError::Conflict`].
+#[cfg(any(feature = "redb", feature = "sled"))]
+pub(crate) fn check_delete(
+    id: &CredentialId,
+    revision: u64,
+    stored: Option<Credential>,
+) -> Result<Credential, StoreError> {
+    let found = stored.as_ref().map(|c| c.revision);
+    stored
+        .filter(|c| c.revision == revision)
+        .ok_or_else(|| StoreError::Conflict {
+            id: id.clone(),
+            expected: revision,
+            found,
+        })
+}
+
+/// [`check_revision`] for a put of `cred`: it expects the stored revision `cred.revision`, or
+/// no record if that is 0.
+pub(crate) fn check_put_revision(cred: &Credential, found: Option<u64>) -> Result<(), StoreError> {
+    check_revision(
+        &cred.id,
+        (cred.revision != 0).then_some(cred.revision),
+        found,
+    )
+}
+
 /// Which credentials [`Store::list`] returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListQuery {
@@ -293,4 +324,18 @@ pub struct Page {
     pub items: Vec<Credential>,
     /// Pass as [`ListQuery::after`] for the next page; `None` on the last page.
     pub next: Option<CredentialId>,
+}
+
+impl Page {
+    /// The page of `size` items read from up to `size + 1` matches in id order: a match past
+    /// `size` is dropped and only says that another page follows, after the page's last id.
+    pub(crate) fn of(mut items: Vec<Credential>, size: usize) -> Self {
+        let next = if items.len() > size {
+            items.truncate(size);
+            items.last().map(|c| c.id.clone())
+        } else {
+            None
+        };
+        Page { items, next }
+    }
 }

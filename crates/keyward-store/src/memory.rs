@@ -7,7 +7,7 @@ use parking_lot::RwLock;
 
 use crate::{
     AuditEntry, Change, EVENT_PAGE_MAX, ListQuery, Page, Store, StoreError, Write, check_event_seq,
-    check_revision,
+    check_put_revision, check_revision, next_revision,
 };
 
 #[derive(Default)]
@@ -22,16 +22,8 @@ impl Inner {
     /// Checks a put; changes nothing.
     fn check_put(&self, cred: &Credential) -> Result<(), StoreError> {
         let found = self.records.get(&cred.id).map(|c| c.revision);
-        check_revision(
-            &cred.id,
-            (cred.revision != 0).then_some(cred.revision),
-            found,
-        )?;
-        cred.revision
-            .checked_add(1)
-            .ok_or_else(|| StoreError::Backend {
-                message: format!("{}: revision overflow", cred.id),
-            })?;
+        check_put_revision(cred, found)?;
+        next_revision(cred)?;
         for s in &cred.secrets {
             if let Some(owner) = self.lookup.get(&s.lookup)
                 && *owner != cred.id
@@ -109,7 +101,7 @@ impl Store for MemoryStore {
             Some(after) => std::ops::Bound::Excluded(after.clone()),
             None => std::ops::Bound::Unbounded,
         };
-        let mut items: Vec<Credential> = inner
+        let items: Vec<Credential> = inner
             .records
             .range((start, std::ops::Bound::Unbounded))
             .map(|(_, c)| c)
@@ -117,13 +109,7 @@ impl Store for MemoryStore {
             .take(size + 1)
             .cloned()
             .collect();
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|c| c.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::of(items, size))
     }
 
     fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {

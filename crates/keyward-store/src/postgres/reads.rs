@@ -78,13 +78,7 @@ pub(super) fn list(conn: &mut Conn, query: &ListQuery) -> Result<Page, StoreErro
             items.push(cred);
         }
     }
-    let next = if items.len() > size {
-        items.truncate(size);
-        items.last().map(|c| c.id.clone())
-    } else {
-        None
-    };
-    Ok(Page { items, next })
+    Ok(Page::of(items, size))
 }
 
 /// [`Store::scan`](crate::Store::scan): every record of one snapshot, in id order, fetched

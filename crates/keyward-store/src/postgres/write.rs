@@ -3,11 +3,15 @@
 
 use ::postgres::Transaction;
 use ::postgres::error::SqlState;
+use ::postgres::types::ToSql;
 use keyward_core::{Credential, CredentialId, KeyType};
 
 use super::events::{EVENTS_LOCK, last_seq};
 use super::{Conn, from_i64, pg, to_i64};
-use crate::{Change, StoreError, Write, check_event_seq, check_revision, encode_credential};
+use crate::{
+    Change, StoreError, Write, check_event_seq, check_put_revision, encode_credential,
+    next_revision,
+};
 
 /// The `key_type` column of a key type: its position in [`KeyType::ALL`].
 pub(super) fn key_type_code(t: KeyType) -> i16 {
@@ -59,15 +63,9 @@ fn locked_revision(tx: &mut Transaction<'_>, id: &str) -> Result<Option<u64>, St
 
 /// Checks and writes `cred` and its lookup tags.
 fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
-    let revision = cred
-        .revision
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Backend {
-            message: format!("{}: revision overflow", cred.id),
-        })?;
+    let revision = next_revision(cred)?;
     let id = cred.id.as_str();
-    let expected = (cred.revision != 0).then_some(cred.revision);
-    check_revision(&cred.id, expected, locked_revision(tx, id)?)?;
+    check_put_revision(cred, locked_revision(tx, id)?)?;
     let mut record = cred.clone();
     record.revision = revision;
     let bytes = encode_credential(&record)?;
@@ -75,19 +73,21 @@ fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
     let account = cred.account.as_str();
     let environment = cred.environment.as_str();
     let key_type = key_type_code(cred.key_type);
-    if expected.is_none() {
+    // The row's columns, as both statements number them.
+    let row: [&(dyn ToSql + Sync); 6] = [
+        &id,
+        &account,
+        &environment,
+        &key_type,
+        &new_revision,
+        &bytes,
+    ];
+    if cred.revision == 0 {
         let inserted = tx
             .execute(
                 "INSERT INTO credentials (id, account, environment, key_type, revision, record)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                &[
-                    &id,
-                    &account,
-                    &environment,
-                    &key_type,
-                    &new_revision,
-                    &bytes,
-                ],
+                &row,
             )
             .map_err(pg("writing a credential"))?;
         if inserted == 0 {
@@ -107,14 +107,7 @@ fn put(tx: &mut Transaction<'_>, cred: &Credential) -> Result<(), StoreError> {
         tx.execute(
             "UPDATE credentials SET account = $2, environment = $3, key_type = $4,
                  revision = $5, record = $6 WHERE id = $1",
-            &[
-                &id,
-                &account,
-                &environment,
-                &key_type,
-                &new_revision,
-                &bytes,
-            ],
+            &row,
         )
         .map_err(pg("writing a credential"))?;
     }

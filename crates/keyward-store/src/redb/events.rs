@@ -5,26 +5,14 @@ use ::redb::{ReadableDatabase, ReadableTable};
 
 use super::RedbStore;
 use super::tables::{REDB_EVENTS_TABLE, backend};
-use crate::{AuditEntry, EVENT_PAGE_MAX, StoreError, event_key, seq_of_key};
-
-/// An event as stored: its key must be 8 bytes.
-fn entry(key: &[u8], bytes: &[u8]) -> Result<AuditEntry, StoreError> {
-    let seq = seq_of_key(key).ok_or_else(|| StoreError::Corrupt {
-        id: format!("event key {key:02x?}"),
-        reason: "an audit event key is 8 bytes".into(),
-    })?;
-    Ok(AuditEntry {
-        seq,
-        bytes: bytes.to_vec(),
-    })
-}
+use crate::{AuditEntry, EVENT_PAGE_MAX, StoreError, event_key};
 
 /// The newest event of `table`, `None` if it holds none.
 fn last(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
 ) -> Result<Option<AuditEntry>, StoreError> {
     match table.last().map_err(backend("reading the audit log"))? {
-        Some((k, v)) => entry(k.value(), v.value()).map(Some),
+        Some((k, v)) => AuditEntry::from_key(k.value(), v.value()).map(Some),
         None => Ok(None),
     }
 }
@@ -58,7 +46,7 @@ impl RedbStore {
             .take(limit.clamp(1, EVENT_PAGE_MAX))
         {
             let (k, v) = item.map_err(backend("reading the audit log"))?;
-            out.push(entry(k.value(), v.value())?);
+            out.push(AuditEntry::from_key(k.value(), v.value())?);
         }
         Ok(out)
     }

@@ -124,17 +124,11 @@ impl Store for RedbStore {
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let size = query.page_size();
         let t = self.read_tables()?;
-        let mut items = match &query.account {
+        let items = match &query.account {
             Some(account) => reads::list_account(&t.records, &t.accounts, account, query, size)?,
             None => reads::list_records(&t.records, query, size)?,
         };
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|c| c.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::of(items, size))
     }
 
     fn commit(&self, change: &Change<'_>) -> Result<(), StoreError> {

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use ::redb::{Builder, DatabaseError, ReadableDatabase, StorageError, TableError};
 
@@ -14,12 +13,8 @@ use super::tables::{
     REDB_META_TABLE, REDB_RECORDS_TABLE, backend,
 };
 use super::write::begin;
+use crate::lock_wait::{LOCK_RETRY_PAUSE, LOCK_WAIT, LockWait};
 use crate::{FORMAT_VERSION, StoreError};
-
-/// How long [`RedbStore::open`] keeps trying a file another handle holds, and the pause between
-/// tries.
-const LOCK_WAIT: Duration = Duration::from_millis(900);
-const LOCK_RETRY_PAUSE: Duration = Duration::from_millis(50);
 
 /// redb's page cache bound. The hot index already holds every credential in memory, so the
 /// cache only needs the tables' upper levels and recently written pages.
@@ -66,7 +61,7 @@ impl RedbStore {
         builder
             .set_cache_size(CACHE_SIZE)
             .set_check_integrity_on_open(true);
-        let started = Instant::now();
+        let lock_wait = LockWait::open();
         // A file whose creation a crash interrupted is removed and made again, under this lock
         // from before the removal until the store is made (see `recovery`).
         let mut recovering: Option<DirLock> = None;
@@ -76,12 +71,7 @@ impl RedbStore {
             match builder.create(&path) {
                 Ok(db) => break db,
                 Err(DatabaseError::DatabaseAlreadyOpen | DatabaseError::LockProtocolMismatch) => {
-                    if started.elapsed() + LOCK_RETRY_PAUSE > LOCK_WAIT {
-                        return Err(StoreError::InUse {
-                            what: path.display().to_string(),
-                        });
-                    }
-                    std::thread::sleep(LOCK_RETRY_PAUSE);
+                    lock_wait.pause(&path)?;
                 }
                 Err(e) if unfinished_removed.is_some() || !recovery::is_unfinished(&path) => {
                     return Err(open_error(&path, e));

@@ -25,9 +25,10 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::StoreError;
+use crate::lock_wait::LockWait;
 
 /// redb's header: the magic number (9 bytes), the god byte, the layout, two commit slots.
 const HEADER: usize = 320;
@@ -90,18 +91,11 @@ impl DirLock {
         let file = File::open(&dir).map_err(|e| StoreError::Backend {
             message: format!("cannot open the directory {}: {e}", dir.display()),
         })?;
-        let started = Instant::now();
+        let lock_wait = LockWait::new(wait, pause);
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(Self { _dir: file }),
-                Err(std::fs::TryLockError::WouldBlock) if started.elapsed() + pause <= wait => {
-                    std::thread::sleep(pause);
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {
-                    return Err(StoreError::InUse {
-                        what: path.display().to_string(),
-                    });
-                }
+                Err(std::fs::TryLockError::WouldBlock) => lock_wait.pause(path)?,
                 Err(std::fs::TryLockError::Error(e)) => {
                     return Err(StoreError::Backend {
                         message: format!("cannot lock the directory {}: {e}", dir.display()),

@@ -12,7 +12,8 @@ use super::tables::{
     backend,
 };
 use crate::{
-    Change, StoreError, Write, check_event_seq, check_revision, encode_credential, event_key,
+    Change, StoreError, Write, check_delete, check_event_seq, check_put_revision,
+    encode_credential, event_key, next_revision,
 };
 
 /// The tables a write changes, opened by its transaction.
@@ -104,19 +105,10 @@ impl RedbStore {
 
 /// Checks and writes the record `cred` and its index entries, in the caller's transaction.
 fn put_credential(t: &mut WriteTables<'_>, cred: &Credential) -> Result<(), StoreError> {
-    let revision = cred
-        .revision
-        .checked_add(1)
-        .ok_or_else(|| StoreError::Backend {
-            message: format!("{}: revision overflow", cred.id),
-        })?;
+    let revision = next_revision(cred)?;
     let id = cred.id.as_str().as_bytes();
     let old = stored(&t.records, id)?;
-    check_revision(
-        &cred.id,
-        (cred.revision != 0).then_some(cred.revision),
-        old.as_ref().map(|c| c.revision),
-    )?;
+    check_put_revision(cred, old.as_ref().map(|c| c.revision))?;
     for s in &cred.secrets {
         if let Some(owner) = raw(&t.lookup, s.lookup.as_bytes(), "reading the lookup index")?
             && owner != id
@@ -162,15 +154,7 @@ fn delete_credential(
     revision: u64,
 ) -> Result<(), StoreError> {
     let key = id.as_str().as_bytes();
-    let old = stored(&t.records, key)?;
-    let found = old.as_ref().map(|c| c.revision);
-    let Some(old) = old.filter(|c| c.revision == revision) else {
-        return Err(StoreError::Conflict {
-            id: id.clone(),
-            expected: revision,
-            found,
-        });
-    };
+    let old = check_delete(id, revision, stored(&t.records, key)?)?;
     for s in &old.secrets {
         remove_lookup_of(t, s.lookup.as_bytes(), key)?;
     }

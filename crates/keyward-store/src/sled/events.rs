@@ -2,21 +2,9 @@
 //! part of a write ([`SledStore::write_change`]).
 
 use super::{SledStore, sled_err};
-use crate::{AuditEntry, EVENT_PAGE_MAX, StoreError, event_key, seq_of_key};
+use crate::{AuditEntry, EVENT_PAGE_MAX, StoreError, event_key};
 
 impl SledStore {
-    /// An event as stored: its key must be 8 bytes.
-    fn entry(key: &[u8], bytes: &[u8]) -> Result<AuditEntry, StoreError> {
-        let seq = seq_of_key(key).ok_or_else(|| StoreError::Corrupt {
-            id: format!("event key {key:02x?}"),
-            reason: "an audit event key is 8 bytes".into(),
-        })?;
-        Ok(AuditEntry {
-            seq,
-            bytes: bytes.to_vec(),
-        })
-    }
-
     /// [`Store::events`](crate::Store::events). Under the writer lock, so that it never sees
     /// the event of a write still under way (which is written before its record, see the
     /// module documentation).
@@ -36,7 +24,7 @@ impl SledStore {
             .take(limit.clamp(1, EVENT_PAGE_MAX))
         {
             let (key, bytes) = item.map_err(|e| sled_err("reading the audit log", e))?;
-            out.push(Self::entry(&key, &bytes)?);
+            out.push(AuditEntry::from_key(&key, &bytes)?);
         }
         Ok(out)
     }
@@ -48,7 +36,7 @@ impl SledStore {
             .last()
             .map_err(|e| sled_err("reading the audit log", e))?
         {
-            Some((key, bytes)) => Self::entry(&key, &bytes).map(Some),
+            Some((key, bytes)) => AuditEntry::from_key(&key, &bytes).map(Some),
             None => Ok(None),
         }
     }

@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{PENDING_WRITE_KEY, SledStore, account_key, lossy, sled_err, split_account_key};
 use crate::codec::{FORMAT_VERSION, encode_credential};
-use crate::{AuditEntry, Change, StoreError, Write, check_event_seq, check_revision, event_key};
+use crate::{
+    AuditEntry, Change, StoreError, Write, check_delete, check_event_seq, check_put_revision,
+    event_key, next_revision,
+};
 
 /// The write in progress, stored under [`PENDING_WRITE_KEY`] as
 /// `[FORMAT_VERSION] ++ postcard(WriteIntent)`: which index entries the write may change, so
@@ -149,12 +152,7 @@ impl SledStore {
             }
             match change.write {
                 Some(Write::Put(cred)) => {
-                    let revision =
-                        cred.revision
-                            .checked_add(1)
-                            .ok_or_else(|| StoreError::Backend {
-                                message: format!("{}: revision overflow", cred.id),
-                            })?;
+                    let revision = next_revision(cred)?;
                     let plan = self.plan_put(cred, revision, change.event)?;
                     self.run_plan(&plan)?;
                 }
@@ -289,6 +287,16 @@ impl SledStore {
         self.record_holds(owner, |c| c.secret_by_lookup(lookup).is_some())
     }
 
+    /// Whether the lookup index maps `lookup` to the record `id` (an entry to remove with it).
+    fn lookup_points_to(&self, lookup: &LookupTag, id: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .lookup
+            .get(lookup.as_bytes())
+            .map_err(|e| sled_err("reading the lookup index", e))?
+            .as_deref()
+            == Some(id))
+    }
+
     fn tree(&self, which: Which) -> &sled::Tree {
         match which {
             Which::Meta => &self.meta,
@@ -346,11 +354,7 @@ impl SledStore {
     ) -> Result<Plan, StoreError> {
         let id = cred.id.as_str().as_bytes();
         let old = self.stored(id)?;
-        check_revision(
-            &cred.id,
-            (cred.revision != 0).then_some(cred.revision),
-            old.as_ref().map(|c| c.revision),
-        )?;
+        check_put_revision(cred, old.as_ref().map(|c| c.revision))?;
         for s in &cred.secrets {
             if let Some(owner) = self
                 .lookup
@@ -373,12 +377,7 @@ impl SledStore {
         if let Some(old) = &old {
             for s in &old.secrets {
                 if cred.secret_by_lookup(&s.lookup).is_none()
-                    && self
-                        .lookup
-                        .get(s.lookup.as_bytes())
-                        .map_err(|e| sled_err("reading the lookup index", e))?
-                        .as_deref()
-                        == Some(id)
+                    && self.lookup_points_to(&s.lookup, id)?
                 {
                     stale_lookups.push(s.lookup.as_bytes().to_vec());
                 }
@@ -437,24 +436,10 @@ impl SledStore {
         event: Option<&AuditEntry>,
     ) -> Result<Plan, StoreError> {
         let key = id.as_str().as_bytes();
-        let old = self.stored(key)?;
-        let found = old.as_ref().map(|c| c.revision);
-        let Some(old) = old.filter(|c| c.revision == revision) else {
-            return Err(StoreError::Conflict {
-                id: id.clone(),
-                expected: revision,
-                found,
-            });
-        };
+        let old = check_delete(id, revision, self.stored(key)?)?;
         let mut lookups = Vec::new();
         for s in &old.secrets {
-            if self
-                .lookup
-                .get(s.lookup.as_bytes())
-                .map_err(|e| sled_err("reading the lookup index", e))?
-                .as_deref()
-                == Some(key)
-            {
+            if self.lookup_points_to(&s.lookup, key)? {
                 lookups.push(s.lookup.as_bytes().to_vec());
             }
         }

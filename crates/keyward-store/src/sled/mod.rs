@@ -168,10 +168,6 @@ fn split_account_key(key: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// How long [`SledStore::open`] keeps trying a held lock, and the pause between tries.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(900);
-const LOCK_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
-
 impl SledStore {
     /// Opens (or creates) a store at `path` (a directory).
     ///
@@ -188,7 +184,7 @@ impl SledStore {
         // A store just dropped in this process can hold its file lock a moment longer, while
         // sled's background threads finish their last writes: retry the lock briefly, so that
         // close-then-reopen works, and answer `InUse` after about a second, never hang.
-        let started = std::time::Instant::now();
+        let lock_wait = crate::lock_wait::LockWait::open();
         let mut recovered = Vec::new();
         let db = loop {
             // What a crash left that sled would trip over goes first, under sled's own lock
@@ -214,12 +210,7 @@ impl SledStore {
                 Err(e) => return Err(e),
             };
             if held {
-                if started.elapsed() + LOCK_RETRY_PAUSE > LOCK_WAIT {
-                    return Err(StoreError::InUse {
-                        what: path.display().to_string(),
-                    });
-                }
-                std::thread::sleep(LOCK_RETRY_PAUSE);
+                lock_wait.pause(&path)?;
             }
         };
         let meta = db

@@ -47,17 +47,11 @@ impl SledStore {
     /// names an account.
     pub(super) fn list_page(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let size = query.page_size();
-        let mut items = match &query.account {
+        let items = match &query.account {
             Some(account) => self.list_account(account, query, size)?,
             None => self.list_records(query, size)?,
         };
-        let next = if items.len() > size {
-            items.truncate(size);
-            items.last().map(|c| c.id.clone())
-        } else {
-            None
-        };
-        Ok(Page { items, next })
+        Ok(Page::of(items, size))
     }
 
     /// [`Store::scan`](crate::Store::scan): every record, in id order, as of one moment. sled's

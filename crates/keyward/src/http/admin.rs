@@ -14,10 +14,9 @@ use axum::response::{IntoResponse, Response};
 use http_body::Frame;
 use tokio::sync::mpsc;
 
-use super::api::AppState;
-use super::auth::{Need, authenticate};
+use super::api::{AppState, READ};
+use super::auth::authenticate;
 use super::problem::{Problem, ProblemBody};
-use crate::Right;
 
 /// Bytes handed to the response at a time.
 const CHUNK: usize = 64 * 1024;
@@ -44,7 +43,7 @@ pub(crate) async fn export(
     State(st): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
-    let caller = authenticate(&st.kw, &headers, Need::Right(Right::Read))?;
+    let caller = authenticate(&st.kw, &headers, READ)?;
     st.kw
         .authorize_export(&caller.principal)
         .map_err(Problem::from_engine)?;

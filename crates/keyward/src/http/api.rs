@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use keyward_core::CredentialId;
@@ -28,7 +30,8 @@ pub(crate) const READ: Need = Need::Right(Right::Read);
 /// The calling key must hold `api-key:write`.
 pub(crate) const WRITE: Need = Need::Right(Right::Write);
 
-/// Runs a (durable, so possibly slow) engine write off the async workers.
+/// Runs a (possibly slow: a durable write, or a read of the whole audit log) engine call off
+/// the async workers.
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
 ) -> Result<T, Problem> {
@@ -46,4 +49,18 @@ pub(crate) fn path_id(id: &str) -> Result<CredentialId, Problem> {
 /// A JSON answer.
 pub(crate) fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
     (status, Json(value)).into_response()
+}
+
+/// The query string's pairs (400 if it cannot be read).
+pub(crate) fn query_pairs(
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Result<Vec<(String, String)>, Problem> {
+    let Query(pairs) = query.map_err(|_| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "the query string could not be read",
+        )
+    })?;
+    Ok(pairs)
 }

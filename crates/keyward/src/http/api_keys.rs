@@ -6,7 +6,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::api::{ApiResult, AppState, READ, WRITE, blocking, json, path_id};
+use super::api::{ApiResult, AppState, READ, WRITE, blocking, json, path_id, query_pairs};
 use super::auth::authenticate;
 use super::input::{Body, read_body, read_query};
 use super::problem::{Problem, ProblemBody};
@@ -70,14 +70,7 @@ pub(crate) async fn list_keys(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     let caller = authenticate(&st.kw, &headers, READ)?;
-    let Query(pairs) = query.map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "the query string could not be read",
-        )
-    })?;
-    let (params, check) = read_query::<ListParams>(pairs)?;
+    let (params, check) = read_query::<ListParams>(query_pairs(query)?)?;
     let query = params.into_query(check, caller.account())?;
     let page = st
         .kw

@@ -1,23 +1,19 @@
 //! The audit log over HTTP: `GET /events`, `GET /api-keys/{id}/events`, and, for operators,
 //! `GET /events/head` and `GET /events/verify`. The engine decides what each caller sees.
 
-use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use keyward_core::{CredentialId, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::api::AppState;
-use super::auth::{Need, authenticate};
+use super::api::{AppState, READ, blocking, json, path_id, query_pairs};
+use super::auth::authenticate;
 use super::input::{Input, PageSize, Seq, read_query};
 use super::problem::{Problem, ProblemBody};
-use crate::Right;
 use crate::audit::{EventHead, EventQuery, EventView, HeadView, VerifyView};
-
-const READ: Need = Need::Right(Right::Read);
 
 /// Page size when the query names none (the largest accepted is [`PageSize`]'s, 100).
 const DEFAULT_LIMIT: usize = 20;
@@ -71,24 +67,6 @@ pub(crate) struct VerifyParams {
     head: Input<EventHead>,
 }
 
-fn json<T: Serialize>(value: &T) -> Response {
-    (StatusCode::OK, Json(value)).into_response()
-}
-
-/// The query string's pairs (400 if it cannot be read).
-fn query_pairs(
-    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Vec<(String, String)>, Problem> {
-    let Query(pairs) = query.map_err(|_| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_query",
-            "the query string could not be read",
-        )
-    })?;
-    Ok(pairs)
-}
-
 /// Reads `since`, `after` and `limit`.
 fn event_query(
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -109,25 +87,18 @@ fn event_query(
     })
 }
 
-/// Runs a (possibly long: it may read the whole log) engine call off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, crate::EngineError> + Send + 'static,
-) -> Result<T, Problem> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(r) => r.map_err(Problem::from_engine),
-        Err(_) => Err(Problem::internal()),
-    }
-}
-
 async fn list(st: AppState, headers: HeaderMap, query: EventQuery) -> Result<Response, Problem> {
     let caller = authenticate(&st.kw, &headers, READ)?;
     let kw = st.kw.clone();
     let page = blocking(move || kw.events(&caller.principal, &query)).await?;
-    Ok(json(&EventList {
-        data: page.events.iter().map(EventView::from).collect(),
-        has_more: page.next.is_some(),
-        next_cursor: page.next.map(|n| n.to_string()),
-    }))
+    Ok(json(
+        StatusCode::OK,
+        &EventList {
+            data: page.events.iter().map(EventView::from).collect(),
+            has_more: page.next.is_some(),
+            next_cursor: page.next.map(|n| n.to_string()),
+        },
+    ))
 }
 
 /// List audit events: every management action and refusal the caller can see (its account's
@@ -173,8 +144,7 @@ pub(crate) async fn list_key_events(
     Path(id): Path<String>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    // A string that is not an id names no key.
-    let id: CredentialId = id.parse().map_err(|_| Problem::not_found())?;
+    let id = path_id(&id)?;
     let query = event_query(query, Some(id))?;
     list(st, headers, query).await
 }
@@ -197,9 +167,12 @@ pub(crate) async fn event_head(
     let caller = authenticate(&st.kw, &headers, READ)?;
     let kw = st.kw.clone();
     let head = blocking(move || kw.event_head(&caller.principal)).await?;
-    Ok(json(&EventHeadAnswer {
-        head: head.map(HeadView::from),
-    }))
+    Ok(json(
+        StatusCode::OK,
+        &EventHeadAnswer {
+            head: head.map(HeadView::from),
+        },
+    ))
 }
 
 /// Verify the audit log's hash chain (and, with `head`, that nothing up to a pinned head was
@@ -226,5 +199,5 @@ pub(crate) async fn verify_events(
     check.finish()?;
     let kw = st.kw.clone();
     let verdict = blocking(move || kw.verify_events(&caller.principal, head)).await?;
-    Ok(json(&VerifyView::from(&verdict)))
+    Ok(json(StatusCode::OK, &VerifyView::from(&verdict)))
 }
