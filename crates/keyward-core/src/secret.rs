@@ -84,17 +84,9 @@ impl Pepper {
 
     /// Parses 64 hex characters.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        let b = hex.trim().as_bytes();
-        if b.len() != 64 {
-            return None;
-        }
-        // Zeroized on every return, including the early ones on a bad digit.
+        // Zeroized on every return, including the early one on a bad digit or length.
         let mut out = Zeroizing::new([0u8; 32]);
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            let hi = char::from(pair[0]).to_digit(16)?;
-            let lo = char::from(pair[1]).to_digit(16)?;
-            out[i] = u8::try_from(hi * 16 + lo).ok()?;
-        }
+        ::hex::decode_to_slice(hex.trim(), &mut out[..]).ok()?;
         Some(Self::from_bytes(*out))
     }
 
@@ -115,7 +107,7 @@ impl Pepper {
     /// ```
     pub fn fingerprint(&self) -> String {
         let derived = blake3::derive_key(FINGERPRINT_CONTEXT, &self.0[..]);
-        derived[..16].iter().map(|b| format!("{b:02x}")).collect()
+        ::hex::encode(&derived[..16])
     }
 
     /// The key of the audit log's hash chain: `blake3::derive_key("keyward audit chain v1",

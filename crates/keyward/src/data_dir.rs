@@ -450,12 +450,12 @@ impl DataDir {
                 path: path.clone(),
                 error: io::Error::other(e.to_string()),
             })?;
-        let mut hex = Zeroizing::new(String::with_capacity(65));
-        for b in bytes.iter() {
-            hex.push(char::from(HEX[usize::from(b >> 4)]));
-            hex.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        hex.push('\n');
+        let mut hex = Zeroizing::new([b'\n'; 65]);
+        ::hex::encode_to_slice(&bytes[..], &mut hex[..64]).map_err(|e| DataDirError::Io {
+            action: "encode the pepper for",
+            path: path.clone(),
+            error: io::Error::other(e.to_string()),
+        })?;
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -469,15 +469,13 @@ impl DataDir {
             error,
         };
         let mut file = options.open(&path).map_err(|e| io_err("create", e))?;
-        file.write_all(hex.as_bytes())
+        file.write_all(&hex[..])
             .and_then(|()| file.sync_all())
             .map_err(|e| io_err("write", e))?;
         sync_dir(&self.path)?;
         Ok(Pepper::from_bytes(*bytes))
     }
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn exists(path: &Path) -> Result<bool, DataDirError> {
     match fs::symlink_metadata(path) {

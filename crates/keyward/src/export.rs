@@ -96,32 +96,17 @@ struct Trailer {
     digest: String,
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
 fn to_hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    s
+    hex::encode(bytes)
 }
 
 /// Lowercase hexadecimal only: one spelling per value, so a re-export is byte-identical.
 fn from_hex_32(s: &str) -> Option<[u8; 32]> {
-    let b = s.as_bytes();
-    if b.len() != 64 {
+    if s.bytes().any(|c| c.is_ascii_uppercase()) {
         return None;
     }
-    let digit = |c: u8| {
-        HEX.iter()
-            .position(|&h| h == c)
-            .and_then(|d| u8::try_from(d).ok())
-    };
     let mut out = [0u8; 32];
-    for (i, pair) in b.chunks_exact(2).enumerate() {
-        out[i] = digit(pair[0])? << 4 | digit(pair[1])?;
-    }
+    hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
 }
 

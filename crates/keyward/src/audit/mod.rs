@@ -45,10 +45,7 @@ pub struct EventHash(pub [u8; 32]);
 
 impl fmt::Display for EventHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -77,16 +74,8 @@ impl FromStr for EventHash {
     type Err = InvalidEventHead;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let b = s.as_bytes();
-        if b.len() != 64 {
-            return Err(InvalidEventHead);
-        }
         let mut out = [0u8; 32];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            let hi = char::from(pair[0]).to_digit(16).ok_or(InvalidEventHead)?;
-            let lo = char::from(pair[1]).to_digit(16).ok_or(InvalidEventHead)?;
-            out[i] = u8::try_from(hi * 16 + lo).map_err(|_| InvalidEventHead)?;
-        }
+        hex::decode_to_slice(s, &mut out).map_err(|_| InvalidEventHead)?;
         Ok(Self(out))
     }
 }
